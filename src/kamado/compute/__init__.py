@@ -1,0 +1,1 @@
+"""Executors: the only code that starts processes. Everything above speaks TaskSpec."""

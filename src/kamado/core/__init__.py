@@ -1,0 +1,1 @@
+"""Shared foundations: errors, names, settings and clocks. Imports nothing else from kamado."""

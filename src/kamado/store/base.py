@@ -1,0 +1,116 @@
+"""The metadata store contract.
+
+Every operation is one transaction that commits or rolls back, and returns frozen records.
+Thread-safe. Errors: :class:`NotFound` for a missing resource, :class:`ResourceInUse` for a duplicate
+name (the name is the idempotency key), :class:`IllegalTransition` when the current state does not allow
+a transition, :class:`ConcurrentModification` when an ``expected_version`` compare-and-set loses a race.
+An acknowledged write is durable (SQLite: WAL + ``synchronous=FULL``; PostgreSQL: committed transaction).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from kamado.store.records import AttemptRecord, ListQuery, LogChunk, MetricPoint, Page, ResourceRecord
+
+
+class MetadataStore(ABC):
+    url: str
+
+    @abstractmethod
+    def create(
+        self,
+        *,
+        kind: str,
+        name: str,
+        arn: str,
+        state: str,
+        spec: dict[str, Any],
+        status: dict[str, Any],
+        tags: dict[str, str] | None = None,
+        parent: str | None = None,
+    ) -> ResourceRecord: ...
+
+    @abstractmethod
+    def get(self, kind: str, name: str) -> ResourceRecord: ...
+
+    @abstractmethod
+    def get_many(self, kind: str, names: Sequence[str]) -> dict[str, ResourceRecord]:
+        """Batched read: the records that exist among ``names``, by name (missing ones are absent)."""
+
+    @abstractmethod
+    def list(self, kind: str, query: ListQuery | None = None) -> Page: ...
+
+    @abstractmethod
+    def list_in_states(self, kind: str, states: Iterable[str]) -> list[ResourceRecord]:
+        """Every resource of ``kind`` in one of ``states``, oldest first (reconcilers' work list)."""
+
+    @abstractmethod
+    def transition(
+        self,
+        kind: str,
+        name: str,
+        *,
+        from_states: Iterable[str] | None,
+        to_state: str,
+        status_patch: dict[str, Any] | None = None,
+        expected_version: int | None = None,
+    ) -> ResourceRecord:
+        """Compare-and-set: move to ``to_state`` only if the current state is one of ``from_states``
+        (``None`` = any) and, if given, the version matches. ``status_patch`` is merged shallowly."""
+
+    @abstractmethod
+    def update_status(
+        self, kind: str, name: str, status_patch: dict[str, Any], *, expected_version: int | None = None
+    ) -> ResourceRecord: ...
+
+    @abstractmethod
+    def delete(self, kind: str, name: str) -> None: ...
+
+    # -- attempts -------------------------------------------------------------------------------------
+    @abstractmethod
+    def start_attempt(
+        self, kind: str, name: str, attempt: int, *, handle: dict[str, Any], started_at: float
+    ) -> AttemptRecord:
+        """Record a new attempt; a second start of the same attempt number raises ResourceInUse."""
+
+    @abstractmethod
+    def end_attempt(
+        self,
+        kind: str,
+        name: str,
+        attempt: int,
+        *,
+        state: str,
+        ended_at: float,
+        exit_code: int | None = None,
+        reason: str | None = None,
+    ) -> AttemptRecord: ...
+
+    @abstractmethod
+    def update_attempt_handle(self, kind: str, name: str, attempt: int, handle: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def list_attempts(self, kind: str, name: str) -> list[AttemptRecord]: ...
+
+    # -- logs and metrics -----------------------------------------------------------------------------
+    @abstractmethod
+    def append_logs(self, kind: str, name: str, attempt: int, chunks: Sequence[tuple[float, str]]) -> None: ...
+
+    @abstractmethod
+    def read_logs(self, kind: str, name: str, *, after_seq: int = 0, limit: int = 1000) -> list[LogChunk]: ...
+
+    @abstractmethod
+    def append_metrics(self, kind: str, name: str, points: Sequence[MetricPoint]) -> None: ...
+
+    @abstractmethod
+    def read_metrics(self, kind: str, name: str, metric: str | None = None) -> list[MetricPoint]: ...
+
+    @abstractmethod
+    def final_metrics(self, kind: str, name: str) -> list[MetricPoint]:
+        """The last recorded point of each metric, sorted by metric name."""
+
+    @abstractmethod
+    def close(self) -> None: ...

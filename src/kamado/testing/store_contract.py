@@ -1,0 +1,189 @@
+"""The metadata store contract: every ``MetadataStore`` backend must pass these tests.
+
+Subclass :class:`StoreContract` and provide a ``store`` pytest fixture yielding a fresh, empty store.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from kamado.core.errors import ConcurrentModification, IllegalTransition, InvalidSpec, NotFound, ResourceInUse
+from kamado.store.base import MetadataStore
+from kamado.store.records import ListQuery, MetricPoint
+
+
+def _create(store: MetadataStore, name: str, *, kind: str = "training-job", state: str = "InProgress",
+            parent: str | None = None) -> None:
+    store.create(kind=kind, name=name, arn=f"arn:test:{kind}/{name}", state=state, spec={"n": name},
+                 status={"SecondaryStatus": "Starting"}, tags={"team": "a"}, parent=parent)
+
+
+class StoreContract:
+    def test_create_get_round_trip(self, store: MetadataStore) -> None:
+        rec = store.create(kind="training-job", name="j1", arn="arn:x", state="InProgress",
+                           spec={"a": [1, 2], "b": {"c": "d"}}, status={"s": 1}, tags={"k": "v"})
+        got = store.get("training-job", "j1")
+        assert got == rec
+        assert got.spec == {"a": [1, 2], "b": {"c": "d"}}
+        assert got.tags == {"k": "v"} and got.version == 1
+
+    def test_records_are_frozen(self, store: MetadataStore) -> None:
+        _create(store, "frozen")
+        rec = store.get("training-job", "frozen")
+        with pytest.raises(Exception):  # noqa: B017 - pydantic raises ValidationError on frozen models
+            rec.state = "Completed"  # type: ignore[misc]
+
+    def test_duplicate_name_is_resource_in_use(self, store: MetadataStore) -> None:
+        _create(store, "dup")
+        with pytest.raises(ResourceInUse):
+            _create(store, "dup")
+        # Same name under another kind is a different resource.
+        _create(store, "dup", kind="endpoint")
+        assert store.get("endpoint", "dup").kind == "endpoint"
+
+    def test_concurrent_duplicate_creates_yield_exactly_one(self, store: MetadataStore) -> None:
+        outcomes: list[str] = []
+        lock = threading.Lock()
+
+        def worker() -> None:
+            try:
+                _create(store, "race")
+                result = "created"
+            except ResourceInUse:
+                result = "conflict"
+            with lock:
+                outcomes.append(result)
+
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert outcomes.count("created") == 1 and outcomes.count("conflict") == 7
+
+    def test_get_missing_is_not_found(self, store: MetadataStore) -> None:
+        with pytest.raises(NotFound):
+            store.get("training-job", "nope")
+
+    def test_get_many_is_batched_and_skips_missing(self, store: MetadataStore) -> None:
+        for n in ("a1", "a2", "a3"):
+            _create(store, n)
+        got = store.get_many("training-job", ["a1", "a3", "zz"])
+        assert set(got) == {"a1", "a3"}
+
+    def test_transition_is_compare_and_set(self, store: MetadataStore) -> None:
+        _create(store, "t1")
+        rec = store.transition("training-job", "t1", from_states=["InProgress"], to_state="Completed",
+                               status_patch={"SecondaryStatus": "Completed", "x": 1})
+        assert rec.state == "Completed" and rec.version == 2
+        assert rec.status == {"SecondaryStatus": "Completed", "x": 1}
+        with pytest.raises(IllegalTransition):
+            store.transition("training-job", "t1", from_states=["InProgress"], to_state="Stopping")
+        assert store.get("training-job", "t1").state == "Completed"
+
+    def test_expected_version_detects_lost_update(self, store: MetadataStore) -> None:
+        _create(store, "v1")
+        store.update_status("training-job", "v1", {"a": 1}, expected_version=1)
+        with pytest.raises(ConcurrentModification):
+            store.update_status("training-job", "v1", {"a": 2}, expected_version=1)
+        assert store.get("training-job", "v1").status["a"] == 1
+
+    def test_transition_missing_is_not_found(self, store: MetadataStore) -> None:
+        with pytest.raises(NotFound):
+            store.transition("training-job", "ghost", from_states=None, to_state="Failed")
+
+    def test_list_filters_sorts_and_paginates(self, store: MetadataStore) -> None:
+        for i in range(7):
+            _create(store, f"job-{i}", state="Completed" if i % 2 else "InProgress")
+            time.sleep(0.002)
+        _create(store, "other-kind", kind="endpoint")
+        page = store.list("training-job", ListQuery(limit=3, sort_by="created_at", sort_order="asc"))
+        names = [r.name for r in page.items]
+        assert names == ["job-0", "job-1", "job-2"] and page.next_token
+        seen = list(names)
+        while page.next_token:
+            page = store.list("training-job", ListQuery(limit=3, sort_by="created_at", sort_order="asc",
+                                                        page_token=page.next_token))
+            seen += [r.name for r in page.items]
+        assert seen == [f"job-{i}" for i in range(7)]
+        done = store.list("training-job", ListQuery(states=["Completed"], sort_by="name", sort_order="desc"))
+        assert [r.name for r in done.items] == ["job-5", "job-3", "job-1"]
+        contains = store.list("training-job", ListQuery(name_contains="B-4"))
+        assert [r.name for r in contains.items] == ["job-4"]
+
+    def test_list_name_contains_treats_wildcards_literally(self, store: MetadataStore) -> None:
+        _create(store, "plain")
+        assert store.list("training-job", ListQuery(name_contains="%")).items == []
+        assert store.list("training-job", ListQuery(name_contains="_")).items == []
+
+    def test_tampered_page_token_is_rejected(self, store: MetadataStore) -> None:
+        for i in range(3):
+            _create(store, f"p{i}")
+        page = store.list("training-job", ListQuery(limit=1))
+        assert page.next_token
+        bad = page.next_token[:-2] + ("AA" if not page.next_token.endswith("AA") else "BB")
+        with pytest.raises(InvalidSpec):
+            store.list("training-job", ListQuery(limit=1, page_token=bad))
+        with pytest.raises(InvalidSpec):
+            store.list("training-job", ListQuery(limit=1, page_token="not-a-token"))
+
+    def test_list_limit_is_capped(self, store: MetadataStore) -> None:
+        for i in range(3):
+            _create(store, f"c{i}")
+        assert len(store.list("training-job", ListQuery(limit=10**9)).items) == 3
+
+    def test_list_in_states_and_parent(self, store: MetadataStore) -> None:
+        _create(store, "p", kind="tuning-job")
+        _create(store, "c1", parent="p")
+        _create(store, "c2", parent="p", state="Completed")
+        _create(store, "c3")
+        assert [r.name for r in store.list_in_states("training-job", ["InProgress"])] == ["c1", "c3"]
+        assert [r.name for r in store.list("training-job", ListQuery(parent="p", sort_by="name",
+                                                                    sort_order="asc")).items] == ["c1", "c2"]
+
+    def test_attempts_are_exactly_once(self, store: MetadataStore) -> None:
+        _create(store, "att")
+        store.start_attempt("training-job", "att", 1, handle={"pid": 1}, started_at=1.0)
+        with pytest.raises(ResourceInUse):
+            store.start_attempt("training-job", "att", 1, handle={"pid": 2}, started_at=2.0)
+        store.update_attempt_handle("training-job", "att", 1, {"pid": 3})
+        ended = store.end_attempt("training-job", "att", 1, state="Failed", ended_at=5.0, exit_code=1,
+                                  reason="boom")
+        assert ended.handle == {"pid": 3} and ended.exit_code == 1 and ended.reason == "boom"
+        store.start_attempt("training-job", "att", 2, handle={}, started_at=6.0)
+        assert [a.attempt for a in store.list_attempts("training-job", "att")] == [1, 2]
+        with pytest.raises(NotFound):
+            store.end_attempt("training-job", "att", 9, state="Failed", ended_at=1.0)
+
+    def test_logs_append_and_read_in_order(self, store: MetadataStore) -> None:
+        _create(store, "lg")
+        store.append_logs("training-job", "lg", 1, [(1.0, "a\n"), (2.0, "b\n")])
+        store.append_logs("training-job", "lg", 1, [(3.0, "c\n")])
+        chunks = store.read_logs("training-job", "lg")
+        assert "".join(c.data for c in chunks) == "a\nb\nc\n"
+        rest = store.read_logs("training-job", "lg", after_seq=chunks[0].seq)
+        assert "".join(c.data for c in rest) == "b\nc\n"
+        assert store.read_logs("training-job", "lg", after_seq=chunks[-1].seq) == []
+
+    def test_metrics_and_final_values(self, store: MetadataStore) -> None:
+        _create(store, "m")
+        store.append_metrics("training-job", "m", [
+            MetricPoint(metric="loss", value=1.0, ts=1.0, step=0),
+            MetricPoint(metric="loss", value=0.5, ts=2.0, step=1),
+            MetricPoint(metric="acc", value=0.9, ts=2.0),
+        ])
+        assert [p.value for p in store.read_metrics("training-job", "m", "loss")] == [1.0, 0.5]
+        final = store.final_metrics("training-job", "m")
+        assert [(p.metric, p.value) for p in final] == [("acc", 0.9), ("loss", 0.5)]
+
+    def test_delete_removes_everything(self, store: MetadataStore) -> None:
+        _create(store, "gone")
+        store.append_logs("training-job", "gone", 1, [(1.0, "x")])
+        store.delete("training-job", "gone")
+        with pytest.raises(NotFound):
+            store.get("training-job", "gone")
+        assert store.read_logs("training-job", "gone") == []
+        _create(store, "gone")  # the name is free again
