@@ -1,3 +1,48 @@
-"""kamado: a self-hostable ML platform with SageMaker-shaped APIs."""
+"""kamado: a self-hostable ML platform with SageMaker-shaped APIs.
+
+``import kamado`` is cheap: the SDK is loaded on first use, so a training script that only calls
+:func:`kamado.log_metric` pays for nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kamado.tracking import log_metric
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "Client",
+    "Estimator",
+    "SKLearn",
+    "TrainingInput",
+    "TrainingJob",
+    "TrainingJobFailed",
+    "__version__",
+    "log_metric",
+]
+
+_LAZY = {
+    "Client": "kamado.sdk.client",
+    "Estimator": "kamado.sdk.estimator",
+    "SKLearn": "kamado.sdk.estimator",
+    "TrainingInput": "kamado.sdk.estimator",
+    "TrainingJob": "kamado.sdk.estimator",
+    "TrainingJobFailed": "kamado.sdk.estimator",
+}
+
+if TYPE_CHECKING:
+    from kamado.sdk.client import Client
+    from kamado.sdk.estimator import Estimator, SKLearn, TrainingInput, TrainingJob, TrainingJobFailed
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kamado' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

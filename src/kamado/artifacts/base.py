@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from kamado.artifacts.keys import validate_prefix
+
 
 class ArtifactStore(ABC):
     #: The store's own URI of its root, e.g. ``file:///home/u/.kamado/artifacts`` or ``s3://bucket/prefix``.
@@ -60,8 +62,9 @@ class ArtifactStore(ABC):
 
     def download_prefix(self, prefix: str, local_dir: Path) -> int:
         """Copy every object under ``prefix`` into ``local_dir`` keeping relative paths; returns the count."""
+        prefix = validate_prefix(prefix)  # normalised like the keys list() returns, so slicing lines up
         count = 0
-        base = prefix.rstrip("/") + "/" if prefix else ""
+        base = prefix + "/" if prefix else ""
         for key in self.list(prefix):
             rel = key[len(base) :] if base else key
             self.get_file(key, local_dir / rel)

@@ -90,7 +90,10 @@ class TaskStatus:
 
 @dataclass(frozen=True, kw_only=True)
 class TaskHandle:
-    """A reference to a submitted task. ``data`` is JSON-serialisable and enough to re-attach after restart."""
+    """A reference to a submitted task.
+
+    ``data`` is JSON-serialisable and enough to re-attach after a restart.
+    """
 
     task_id: str
     executor: str

@@ -97,7 +97,22 @@ class MetadataStore(ABC):
 
     # -- logs and metrics -----------------------------------------------------------------------------
     @abstractmethod
-    def append_logs(self, kind: str, name: str, attempt: int, chunks: Sequence[tuple[float, str]]) -> None: ...
+    def append_logs(
+        self,
+        kind: str,
+        name: str,
+        attempt: int,
+        chunks: Sequence[tuple[float, str]],
+        *,
+        end_offset: int | None = None,
+        metrics: Sequence[MetricPoint] = (),
+    ) -> None:
+        """Append log chunks and the metrics parsed from them in one transaction. ``end_offset`` is the
+        raw byte offset reached in the attempt's log, returned later by :meth:`log_offset`."""
+
+    @abstractmethod
+    def log_offset(self, kind: str, name: str, attempt: int) -> int:
+        """The largest ``end_offset`` recorded for the attempt (0 if none): where a reader resumes."""
 
     @abstractmethod
     def read_logs(self, kind: str, name: str, *, after_seq: int = 0, limit: int = 1000) -> list[LogChunk]: ...

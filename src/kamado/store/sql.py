@@ -133,13 +133,19 @@ class SqlStore(MetadataStore):
             raise ServiceUnavailable(f"The metadata store is unavailable ({exc.orig}); retry in a moment.") from exc
 
     def _load_token_key(self) -> bytes:
-        with self._write() as conn:
-            row = conn.execute(sa.select(t.meta.c.value).where(t.meta.c.key == "page_token_key")).first()
+        """The key that signs page tokens, created once per database (two servers racing share one)."""
+        select = sa.select(t.meta.c.value).where(t.meta.c.key == "page_token_key")
+        for _ in range(3):
+            with self._read() as conn:
+                row = conn.execute(select).first()
             if row:
                 return bytes.fromhex(row[0])
-            key = secrets.token_bytes(32)
-            conn.execute(sa.insert(t.meta).values(key="page_token_key", value=key.hex()))
-            return key
+            try:
+                with self._write() as conn:
+                    conn.execute(sa.insert(t.meta).values(key="page_token_key", value=secrets.token_bytes(32).hex()))
+            except IntegrityError:
+                continue  # another process inserted it first: read theirs
+        raise ServiceUnavailable("Could not initialise the metadata store's page-token key; retry.")
 
     def close(self) -> None:
         self._engine.dispose()
@@ -446,14 +452,41 @@ class SqlStore(MetadataStore):
         return [self._attempt(row) for row in rows]
 
     # -- logs and metrics -----------------------------------------------------------------------------
-    def append_logs(self, kind: str, name: str, attempt: int, chunks: Sequence[tuple[float, str]]) -> None:
-        if not chunks:
+    def append_logs(
+        self,
+        kind: str,
+        name: str,
+        attempt: int,
+        chunks: Sequence[tuple[float, str]],
+        *,
+        end_offset: int | None = None,
+        metrics: Sequence[MetricPoint] = (),
+    ) -> None:
+        if not chunks and not metrics:
             return
+        rows = [
+            {"kind": kind, "name": name, "attempt": attempt, "ts": ts, "data": data, "end_offset": None}
+            for ts, data in chunks
+        ]
+        if rows:
+            rows[-1]["end_offset"] = end_offset
         with self._write() as conn:
-            conn.execute(
-                sa.insert(t.log_chunks),
-                [{"kind": kind, "name": name, "attempt": attempt, "ts": ts, "data": data} for ts, data in chunks],
-            )
+            if rows:
+                conn.execute(sa.insert(t.log_chunks), rows)
+            if metrics:
+                conn.execute(sa.insert(t.metrics), [self._metric_row(kind, name, p) for p in metrics])
+
+    def log_offset(self, kind: str, name: str, attempt: int) -> int:
+        c = t.log_chunks.c
+        with self._read() as conn:
+            value = conn.execute(
+                sa.select(sa.func.max(c.end_offset)).where(c.kind == kind, c.name == name, c.attempt == attempt)
+            ).scalar()
+        return int(value or 0)
+
+    @staticmethod
+    def _metric_row(kind: str, name: str, p: MetricPoint) -> dict[str, Any]:
+        return {"kind": kind, "name": name, "metric": p.metric, "value": p.value, "ts": p.ts, "step": p.step}
 
     def read_logs(self, kind: str, name: str, *, after_seq: int = 0, limit: int = 1000) -> list[LogChunk]:
         c = t.log_chunks.c
@@ -472,10 +505,7 @@ class SqlStore(MetadataStore):
         with self._write() as conn:
             conn.execute(
                 sa.insert(t.metrics),
-                [
-                    {"kind": kind, "name": name, "metric": p.metric, "value": p.value, "ts": p.ts, "step": p.step}
-                    for p in points
-                ],
+                [self._metric_row(kind, name, p) for p in points],
             )
 
     def read_metrics(self, kind: str, name: str, metric: str | None = None) -> list[MetricPoint]:

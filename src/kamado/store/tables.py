@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Double,
     Index,
@@ -62,6 +63,8 @@ log_chunks = Table(
     Column("attempt", Integer, nullable=False),
     Column("ts", Double, nullable=False),
     Column("data", Text, nullable=False),
+    #: Byte offset in the attempt's raw log just after this chunk, so a restarted reader resumes exactly.
+    Column("end_offset", BigInteger, nullable=True),
     Index("ix_log_chunks_owner", "kind", "name", "seq"),
 )
 

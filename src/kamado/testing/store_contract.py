@@ -168,6 +168,16 @@ class StoreContract:
         assert "".join(c.data for c in rest) == "b\nc\n"
         assert store.read_logs("training-job", "lg", after_seq=chunks[-1].seq) == []
 
+    def test_log_offsets_and_metrics_commit_together(self, store: MetadataStore) -> None:
+        _create(store, "off")
+        assert store.log_offset("training-job", "off", 1) == 0
+        store.append_logs("training-job", "off", 1, [(1.0, "acc=0.5\n")], end_offset=8,
+                          metrics=[MetricPoint(metric="acc", value=0.5, ts=1.0)])
+        store.append_logs("training-job", "off", 2, [(2.0, "x\n")], end_offset=2)
+        assert store.log_offset("training-job", "off", 1) == 8
+        assert store.log_offset("training-job", "off", 2) == 2
+        assert [p.value for p in store.read_metrics("training-job", "off")] == [0.5]
+
     def test_metrics_and_final_values(self, store: MetadataStore) -> None:
         _create(store, "m")
         store.append_metrics("training-job", "m", [

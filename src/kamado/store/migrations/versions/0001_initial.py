@@ -58,6 +58,7 @@ def upgrade() -> None:
         sa.Column("attempt", sa.Integer, nullable=False),
         sa.Column("ts", sa.Double, nullable=False),
         sa.Column("data", sa.Text, nullable=False),
+        sa.Column("end_offset", sa.BigInteger, nullable=True),
     )
     op.create_index("ix_log_chunks_owner", "log_chunks", ["kind", "name", "seq"])
     op.create_table(

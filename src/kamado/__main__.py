@@ -1,0 +1,3 @@
+from kamado.cli.main import app
+
+app(prog_name="kamado")

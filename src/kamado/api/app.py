@@ -1,0 +1,75 @@
+"""The control-plane FastAPI app: validate, persist the desired state, return at once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+import kamado
+from kamado.api.errors import install_error_handlers
+from kamado.api.limits import BodyLimitMiddleware
+from kamado.api.platform import Platform
+from kamado.api.routes import artifacts, training
+from kamado.compute.executor import Executor
+from kamado.core.settings import Settings
+
+UPLOAD_LIMIT = 10 << 30
+
+
+def create_app(settings: Settings | None = None, *, executor: Executor | None = None,
+               run_reconcilers: bool = True) -> FastAPI:
+    settings = settings or Settings.from_env()
+    platform = Platform.open(settings, executor=executor)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if run_reconcilers:
+            platform.start()
+        try:
+            yield
+        finally:
+            platform.close()
+
+    app = FastAPI(
+        title="kamado",
+        version=kamado.__version__,
+        description="Self-hostable ML platform with SageMaker-shaped resources.",
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.platform = platform
+    app.state.last_request = time.monotonic()
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_request_bytes, upload_limit=UPLOAD_LIMIT,
+                       upload_prefixes=("/api/v1/trees/",))
+
+    @app.middleware("http")
+    async def _touch(request, call_next):  # type: ignore[no-untyped-def]
+        app.state.last_request = time.monotonic()
+        return await call_next(request)
+
+    @app.get("/healthz", tags=["meta"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/api/v1/info", tags=["meta"])
+    def info() -> dict[str, object]:
+        caps = platform.executor.capabilities
+        cap = platform.executor.capacity()
+        return {
+            "version": kamado.__version__,
+            "executor": platform.executor.name,
+            "artifactStore": platform.artifacts.root_uri,
+            "database": platform.store.url.split("://", 1)[0],
+            "capacity": {"cpus": cap.cpus, "memoryMB": cap.memory_mb, "gpus": cap.gpus},
+            "privateOptMl": caps.mount_namespaces and settings.opt_ml_namespace != "off",
+        }
+
+    app.include_router(training.router, prefix="/api/v1")
+    app.include_router(artifacts.router, prefix="/api/v1")
+    return app

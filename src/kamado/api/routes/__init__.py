@@ -1,0 +1,1 @@
+"""Resource routes, one module per capability."""

@@ -1,0 +1,111 @@
+"""Training-job routes: SageMaker's CreateTrainingJob/Describe/List/Stop as REST, plus logs and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict
+
+from kamado.api.platform import Platform
+from kamado.core.lifecycle import TrainingJobStatus
+from kamado.training.service import KIND
+from kamado.training.spec import CreateTrainingJobRequest
+
+router = APIRouter(tags=["training-jobs"])
+
+
+def _platform(request: Request) -> Platform:
+    return request.app.state.platform  # type: ignore[no-any-return]
+
+
+class RerunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    TrainingJobName: str | None = None
+
+
+@router.post("/training-jobs", status_code=201)
+def create_training_job(request: Request, body: CreateTrainingJobRequest) -> dict[str, str]:
+    rec = _platform(request).training.create(body)
+    return {"TrainingJobArn": rec.arn, "TrainingJobName": rec.name}
+
+
+@router.get("/training-jobs")
+def list_training_jobs(
+    request: Request,
+    StatusEquals: str | None = None,
+    NameContains: Annotated[str | None, Query(max_length=63)] = None,
+    CreationTimeAfter: datetime | None = None,
+    CreationTimeBefore: datetime | None = None,
+    SortBy: str = "CreationTime",
+    SortOrder: str = "Descending",
+    MaxResults: int = 50,
+    NextToken: Annotated[str | None, Query(max_length=8192)] = None,
+    TuningJobName: str | None = None,
+) -> dict[str, Any]:
+    return _platform(request).training.list(
+        status_equals=StatusEquals,
+        name_contains=NameContains,
+        creation_time_after=CreationTimeAfter.timestamp() if CreationTimeAfter else None,
+        creation_time_before=CreationTimeBefore.timestamp() if CreationTimeBefore else None,
+        sort_by=SortBy,
+        sort_order=SortOrder,
+        max_results=MaxResults,
+        next_token=NextToken,
+        parent=TuningJobName,
+    )
+
+
+@router.get("/training-jobs/{name}")
+def describe_training_job(request: Request, name: str) -> dict[str, Any]:
+    return _platform(request).training.describe(name)
+
+
+@router.post("/training-jobs/{name}/stop")
+def stop_training_job(request: Request, name: str) -> dict[str, Any]:
+    _platform(request).training.stop(name)
+    return {}
+
+
+@router.post("/training-jobs/{name}/rerun", status_code=201)
+def rerun_training_job(request: Request, name: str,
+                       body: Annotated[RerunRequest | None, Body()] = None) -> dict[str, str]:
+    rec = _platform(request).training.rerun(name, body.TrainingJobName if body else None)
+    return {"TrainingJobArn": rec.arn, "TrainingJobName": rec.name}
+
+
+@router.get("/training-jobs/{name}/logs")
+async def training_job_logs(
+    request: Request,
+    name: str,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    wait: Annotated[float, Query(ge=0, le=30)] = 0,
+) -> dict[str, Any]:
+    """Log events after sequence number ``after``. With ``wait`` > 0 this long-polls until new output
+    arrives or the job ends, so following a log costs one request per burst, not a busy loop."""
+    platform = _platform(request)
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        rec = await run_in_threadpool(platform.training.get, name)
+        chunks = await run_in_threadpool(platform.store.read_logs, KIND, name, after_seq=after, limit=limit)
+        done = TrainingJobStatus(rec.state).is_terminal()
+        if chunks or done or asyncio.get_running_loop().time() >= deadline:
+            break
+        await asyncio.sleep(0.05)
+    events = [{"Seq": c.seq, "Attempt": c.attempt, "Timestamp": c.ts, "Message": c.data} for c in chunks if c.data]
+    next_seq = chunks[-1].seq if chunks else after
+    return {"Events": events, "NextSeq": next_seq, "TrainingJobStatus": rec.state,
+            "Complete": done and len(chunks) < limit}
+
+
+@router.get("/training-jobs/{name}/metrics")
+def training_job_metrics(request: Request, name: str, MetricName: str | None = None) -> dict[str, Any]:
+    platform = _platform(request)
+    platform.training.get(name)
+    points = platform.store.read_metrics(KIND, name, MetricName)
+    return {"Metrics": [{"MetricName": p.metric, "Value": p.value, "Timestamp": p.ts, "Step": p.step}
+                        for p in points]}

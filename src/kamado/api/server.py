@@ -1,0 +1,94 @@
+"""Run the control plane: bind, record where we listen, serve, shut down cleanly.
+
+One server per ``KAMADO_HOME`` (a lock file): two servers reconciling the same SQLite store would be
+two writers and could start a job twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from kamado.api.app import create_app
+from kamado.core.errors import ResourceInUse
+from kamado.core.settings import Settings
+
+log = logging.getLogger("kamado.server")
+
+
+def _acquire_home_lock(home: Path) -> Any:
+    home.mkdir(parents=True, exist_ok=True)
+    lock = open(home / "server.lock", "w")  # noqa: SIM115 - held for the server's lifetime
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        info = (home / "server.json").read_text() if (home / "server.json").exists() else "{}"
+        raise ResourceInUse(
+            f"A kamado server already runs for {home} ({info.strip()}); use it (KAMADO_URL) or stop it first."
+        ) from None
+    return lock
+
+
+def serve(settings: Settings, *, idle_shutdown_s: float | None = None, log_level: str = "info") -> None:
+    logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    lock = _acquire_home_lock(settings.home)
+    sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.host, settings.port))
+    host, port = sock.getsockname()[:2]
+    display_host = f"[{host}]" if ":" in host else host
+    url = f"http://{display_host}:{port}"
+    app = create_app(settings)
+    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on",
+                            timeout_graceful_shutdown=10)
+    server = uvicorn.Server(config)
+    info_file = settings.home / "server.json"
+
+    async def main() -> None:
+        watcher = None
+        if idle_shutdown_s:
+            watcher = asyncio.create_task(_idle_watch(server, app, idle_shutdown_s))
+        _write_info(info_file, url)
+        log.info("kamado server %s listening on %s (home %s)", app.version, url, settings.home)
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            if watcher:
+                watcher.cancel()
+
+    try:
+        asyncio.run(main())
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(info_file.read_text()).get("pid") == os.getpid():
+                info_file.unlink()
+        lock.close()
+
+
+def _write_info(path: Path, url: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "started": time.time()}))
+    os.replace(tmp, path)
+
+
+async def _idle_watch(server: uvicorn.Server, app: Any, idle_s: float) -> None:
+    """Stop an auto-started server once nobody has called it for ``idle_s`` and no job is running."""
+    platform = app.state.platform
+    while not server.should_exit:
+        await asyncio.sleep(min(5.0, idle_s / 4))
+        quiet = time.monotonic() - app.state.last_request
+        if quiet > idle_s and await asyncio.to_thread(platform.idle):
+            log.info("no requests for %.0f s and no running jobs: shutting down", quiet)
+            server.should_exit = True

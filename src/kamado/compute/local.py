@@ -1,0 +1,451 @@
+"""The local executor: one supervisor process (``shim.py``) per task, state in a directory per task.
+
+The executor itself holds no state that matters: everything about a task lives in ``root/<task dir>/``
+(spec, the shim's pid and start time, the log, the final status), so a new executor on the same root -
+after a crash of the control plane - sees exactly what the old one saw. That is what lets reconcilers
+re-acquire running jobs after a restart instead of starting them twice (RELIABILITY.md, T1).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from kamado.compute import shim as _shim
+from kamado.compute.executor import Executor, ExecutorCapabilities
+from kamado.compute.taskspec import Resources, TaskHandle, TaskSpec, TaskState, TaskStatus
+from kamado.core.errors import InvalidSpec, NotFound, ResourceInUse
+
+SHIM_PATH = str(Path(_shim.__file__).resolve())
+LOST_REASON = "the task's supervisor process ended without recording an exit status (ExecutorLost)"
+#: How long a state directory may exist without a started supervisor before the task counts as lost
+#: (the submitter crashed between claiming the task and starting it).
+NEVER_STARTED_AFTER_S = 30.0
+_SHIM_STARTUP_WAIT_S = 5.0
+_MOUNT_PROBE: dict[str, bool] = {}
+_MOUNT_PROBE_LOCK = threading.Lock()
+
+
+class LocalExecutor(Executor):
+    """Runs each task as a subprocess of its own supervisor on this machine.
+
+    Thread-safe: no in-memory state is shared between calls except the reaper of spawned supervisors.
+    ``submit`` is idempotent by task id across threads *and* processes (the claim is an ``mkdir`` plus
+    an ``flock`` held while the supervisor is started). A task whose state directory is gone is
+    ``NotFound`` for ``read_logs`` and ``Lost`` for ``poll``.
+    """
+
+    name = "local"
+
+    def __init__(
+        self,
+        root: Path | str,
+        *,
+        python: str = sys.executable,
+        max_cpus: float | None = None,
+        max_memory_mb: int | None = None,
+        max_gpus: int | None = None,
+    ) -> None:
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.python = python
+        self.max_cpus = max_cpus
+        self.max_memory_mb = max_memory_mb
+        self.max_gpus = max_gpus
+
+    # ------------------------------------------------------------------------------------- contract
+
+    @property
+    def capabilities(self) -> ExecutorCapabilities:
+        return ExecutorCapabilities(
+            mount_namespaces=self._mount_namespaces_supported(),
+            memory_limits=True,
+            survives_restart=True,
+        )
+
+    def capacity(self) -> Resources:
+        cpus = self.max_cpus if self.max_cpus is not None else float(os.cpu_count() or 1)
+        memory = self.max_memory_mb if self.max_memory_mb is not None else _physical_memory_mb()
+        gpus = self.max_gpus if self.max_gpus is not None else _count_gpus()
+        return Resources(cpus=cpus, memory_mb=memory, gpus=gpus)
+
+    def submit(self, spec: TaskSpec) -> TaskHandle:
+        _validate(spec)
+        state_dir = self._state_dir(spec.task_id)
+        state_dir.mkdir(exist_ok=True, mode=0o700)
+        fd = os.open(state_dir / ".submit.lock", os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        try:
+            # Held while the supervisor is started: a concurrent submit of the same id waits here and then
+            # finds launch.json; a submit after a crash mid-start finds the lock free and no launch.json.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            launch = _shim.read_json(str(state_dir / "launch.json"))
+            if launch is None and not (state_dir / "status.json").exists():
+                _shim.write_json_atomic(str(state_dir / "spec.json"), spec.to_json())
+                launch = self._spawn(state_dir)
+                _shim.write_json_atomic(str(state_dir / "launch.json"), launch)
+        finally:
+            os.close(fd)
+        return self._handle(spec.task_id, state_dir, launch)
+
+    def poll(self, handle: TaskHandle) -> TaskStatus:
+        state_dir = self._dir_of(handle)
+        _REAPER.reap_now()
+        status = _read_status(state_dir)
+        if status is not None:
+            return status
+        if not state_dir.is_dir():
+            return TaskStatus(state=TaskState.LOST, reason=f"{LOST_REASON}: its state directory is gone")
+        launch = _shim.read_json(str(state_dir / "launch.json"))
+        if launch is None:
+            return self._poll_unlaunched(state_dir)
+        if _alive(launch):
+            shim_info = _shim.read_json(str(state_dir / "shim.json")) or {}
+            if shim_info.get("child_pid"):
+                return TaskStatus(
+                    state=TaskState.RUNNING,
+                    started_at=shim_info.get("started_at"),
+                    pid=shim_info["child_pid"],
+                )
+            return TaskStatus(state=TaskState.PENDING)
+        # The supervisor may have recorded the status between our first read and the liveness check.
+        status = _read_status(state_dir)
+        if status is not None:
+            return status
+        return self._record_lost(state_dir)
+
+    def read_logs(self, handle: TaskHandle, offset: int, max_bytes: int = 1 << 20) -> tuple[bytes, int]:
+        state_dir = self._dir_of(handle)
+        if not state_dir.is_dir():
+            raise NotFound(
+                f"Task '{handle.task_id}' has no logs on this executor: it was cleaned up or never submitted."
+            )
+        offset = max(0, offset)
+        try:
+            with open(state_dir / "log", "rb") as f:
+                f.seek(offset)
+                data = f.read(max(0, max_bytes))
+        except FileNotFoundError:
+            return b"", offset
+        return data, offset + len(data)
+
+    def cancel(self, handle: TaskHandle, grace_s: float | None = None) -> None:
+        state_dir = self._dir_of(handle)
+        if not state_dir.is_dir() or (state_dir / "status.json").exists():
+            return
+        # Written before the signal: the shim reads the grace from it, and a shim that has not started the
+        # command yet sees it and never starts it.
+        _shim.write_json_atomic(
+            str(state_dir / "cancel.json"), {"grace_s": grace_s, "requested_at": time.time()}
+        )
+        launch = _shim.read_json(str(state_dir / "launch.json"))
+        if launch is None:
+            return
+        # The shim blocks SIGTERM before it writes shim.json; signalling earlier would kill it unrecorded.
+        deadline = time.monotonic() + _SHIM_STARTUP_WAIT_S
+        while not (state_dir / "shim.json").exists() and _alive(launch) and time.monotonic() < deadline:
+            time.sleep(0.002)
+        if _alive(launch):
+            try:
+                os.kill(int(launch["pid"]), signal.SIGTERM)
+            except ProcessLookupError:
+                return
+
+    def attach(self, task_id: str, data: dict[str, object]) -> TaskHandle:
+        # The directory is derived from the task id, never taken from ``data``: stored data from an older
+        # root (or a tampered record) must not point the executor at an arbitrary directory.
+        state_dir = self._state_dir(task_id)
+        launch = _shim.read_json(str(state_dir / "launch.json"))
+        if launch is None and isinstance(data.get("pid"), int):
+            launch = {k: data.get(k) for k in ("pid", "start_time", "boot_id")}
+        return self._handle(task_id, state_dir, launch)
+
+    def cleanup(self, handle: TaskHandle) -> None:
+        state_dir = self._dir_of(handle)
+        if not state_dir.is_dir():
+            return
+        status = self.poll(handle)
+        if not status.state.is_terminal():
+            raise ResourceInUse(
+                f"Task '{handle.task_id}' is still {status.state.value}; cancel it and wait for it to end "
+                "before cleaning up."
+            )
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+    # ------------------------------------------------------------------------------------- extras
+
+    def list_tasks(self) -> list[TaskHandle]:
+        """Every task this root knows, so a restarted control plane can find tasks its store lacks
+        (submitted just before a crash, before the store recorded the handle) and cancel or adopt them."""
+        handles = []
+        for entry in sorted(self.root.iterdir()):
+            spec = _shim.read_json(str(entry / "spec.json")) if entry.is_dir() else None
+            if isinstance(spec, dict) and isinstance(spec.get("task_id"), str):
+                launch = _shim.read_json(str(entry / "launch.json"))
+                handles.append(self._handle(spec["task_id"], entry, launch))
+        return handles
+
+    def state_dir(self, task_id: str) -> Path:
+        """Where the task's files live (``log``, ``status.json``...); for diagnostics and tests."""
+        return self._state_dir(task_id)
+
+    # ------------------------------------------------------------------------------------- internals
+
+    def _state_dir(self, task_id: str) -> Path:
+        if not task_id:
+            raise InvalidSpec("task_id must be a non-empty string.", details=[{"field": "task_id"}])
+        return self.root / _safe_name(task_id)
+
+    def _dir_of(self, handle: TaskHandle) -> Path:
+        return self._state_dir(handle.task_id)
+
+    def _handle(self, task_id: str, state_dir: Path, launch: dict[str, Any] | None) -> TaskHandle:
+        data: dict[str, Any] = {"state_dir": str(state_dir)}
+        if launch:
+            data.update(
+                pid=launch.get("pid"), start_time=launch.get("start_time"), boot_id=launch.get("boot_id")
+            )
+        return TaskHandle(task_id=task_id, executor=self.name, data=data)
+
+    def _spawn(self, state_dir: Path) -> dict[str, Any]:
+        # Own session (survives the server, gets no terminal signals), no pipes to us, no inherited fds, and
+        # an empty environment so the server's secrets never reach /proc/<shim>/environ. No preexec_fn: the
+        # server is multi-threaded.
+        proc = subprocess.Popen(
+            [self.python, "-I", "-S", SHIM_PATH, str(state_dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            close_fds=True,
+            start_new_session=True,
+            cwd="/",
+            env={},
+        )
+        st = _shim.proc_stat(proc.pid)  # the shim is our unreaped child, so its /proc entry is still there
+        _REAPER.add(proc)
+        return {"pid": proc.pid, "start_time": st[3] if st else None, "boot_id": _shim.boot_id()}
+
+    def _poll_unlaunched(self, state_dir: Path) -> TaskStatus:
+        # Age from the directory's last change by the submitter, read before we add the lock file to it.
+        age = time.time() - state_dir.stat().st_mtime
+        fd = os.open(state_dir / ".submit.lock", os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return TaskStatus(state=TaskState.PENDING)  # a submit is starting it right now
+            if (state_dir / "launch.json").exists():
+                return TaskStatus(state=TaskState.PENDING)  # started since our first look; next poll sees it
+            if age < NEVER_STARTED_AFTER_S:
+                return TaskStatus(state=TaskState.PENDING)
+            reason = "the task was accepted but its supervisor was never started (ExecutorLost)"
+            return self._record_lost(state_dir, reason=reason)
+        finally:
+            os.close(fd)
+
+    def _record_lost(self, state_dir: Path, reason: str = LOST_REASON) -> TaskStatus:
+        """Report the task lost, kill what its dead supervisor left running, and make the verdict stick."""
+        shim_info = _shim.read_json(str(state_dir / "shim.json")) or {}
+        killed = _kill_orphaned_group(shim_info)
+        if killed:
+            reason += f"; killed {killed} leftover process(es) of its process group {shim_info['child_pid']}"
+        status = {
+            "schema": _shim.STATUS_SCHEMA,
+            "state": TaskState.LOST.value,
+            "reason": reason,
+            "started_at": shim_info.get("started_at"),
+            "ended_at": time.time(),
+            "pid": shim_info.get("child_pid"),
+        }
+        # Never overwrite a status the supervisor wrote: link() fails if status.json exists.
+        tmp = state_dir / f"status.json.lost.{os.getpid()}.{threading.get_ident()}"
+        tmp.touch(mode=0o600)
+        tmp.write_text(json.dumps(status))
+        try:
+            os.link(tmp, state_dir / "status.json")
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+        return _read_status(state_dir) or _to_status(status)
+
+    def _mount_namespaces_supported(self) -> bool:
+        with _MOUNT_PROBE_LOCK:
+            if self.python not in _MOUNT_PROBE:
+                try:
+                    probe = subprocess.run(
+                        [self.python, "-I", "-S", SHIM_PATH, "--probe-mounts"],
+                        stdin=subprocess.DEVNULL,
+                        capture_output=True,
+                        timeout=30,
+                        env={},
+                    )
+                    _MOUNT_PROBE[self.python] = probe.returncode == 0
+                except (OSError, subprocess.TimeoutExpired):
+                    _MOUNT_PROBE[self.python] = False
+            return _MOUNT_PROBE[self.python]
+
+
+# ----------------------------------------------------------------------------------------- helpers
+
+
+class _Reaper:
+    """Reaps finished supervisors so they do not linger as zombies while the server runs.
+
+    Module-level on purpose: a supervisor outlives the executor object that spawned it, and a ``Popen``
+    collected while its process runs would warn; the registry keeps it until its process has ended.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._thread: threading.Thread | None = None
+
+    def add(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._procs[proc.pid] = proc
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="kamado-shim-reaper", daemon=True)
+                self._thread.start()
+
+    def reap_now(self) -> bool:
+        """Reap what has ended; True while any supervisor is still running."""
+        with self._lock:
+            for pid, proc in list(self._procs.items()):
+                if proc.poll() is not None:
+                    del self._procs[pid]
+            return bool(self._procs)
+
+    def _run(self) -> None:
+        while self.reap_now():
+            time.sleep(0.2)
+
+
+_REAPER = _Reaper()
+
+
+def _safe_name(task_id: str) -> str:
+    """An injective, filesystem-safe directory name: ``training-job/x/1`` → ``training-job%2Fx%2F1``.
+
+    Dots are escaped too, so no id can become ``.`` or ``..`` and step outside the root.
+    """
+    name = quote(task_id, safe="").replace(".", "%2E")
+    if len(name) > 200:  # NAME_MAX is 255 bytes; keep it unique with a hash of the whole id
+        name = name[:150] + "-" + hashlib.sha256(task_id.encode()).hexdigest()[:32]
+    return name
+
+
+def _alive(launch: dict[str, Any]) -> bool:
+    """Is the recorded supervisor still running? Pid *and* start time *and* boot, so a reused pid is dead."""
+    pid = launch.get("pid")
+    if not isinstance(pid, int):
+        return False
+    st = _shim.proc_stat(pid)
+    if st is None or st[0] in ("Z", "X"):
+        return False
+    if launch.get("boot_id") and launch["boot_id"] != _shim.boot_id():
+        return False
+    return launch.get("start_time") is None or st[3] == launch["start_time"]
+
+
+def _kill_orphaned_group(shim_info: dict[str, Any]) -> int:
+    """SIGKILL the process group of a task whose supervisor died, if it verifiably still belongs to it."""
+    pgid, start = shim_info.get("child_pid"), shim_info.get("child_start_time")
+    if not isinstance(pgid, int) or not isinstance(start, int):
+        return 0
+    if shim_info.get("boot_id") and shim_info["boot_id"] != _shim.boot_id():
+        return 0
+    leader = _shim.proc_stat(pgid)
+    if leader is not None and leader[3] != start:
+        return 0  # the pid was reused by an unrelated process: not ours to kill
+    members = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = _shim.proc_stat(int(name))
+            # A member started before the leader cannot be the task's: that group id was reused.
+            if st is not None and st[2] == pgid and st[0] not in ("Z", "X") and st[3] >= start:
+                members.append(int(name))
+    for pid in members:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+    return len(members)
+
+
+def _read_status(state_dir: Path) -> TaskStatus | None:
+    data = _shim.read_json(str(state_dir / "status.json"))
+    return _to_status(data) if isinstance(data, dict) else None
+
+
+def _to_status(data: dict[str, Any]) -> TaskStatus:
+    return TaskStatus(
+        state=TaskState(data["state"]),
+        exit_code=data.get("exit_code"),
+        signal=data.get("signal"),
+        reason=data.get("reason"),
+        oom=bool(data.get("oom")),
+        started_at=data.get("started_at"),
+        ended_at=data.get("ended_at"),
+        pid=data.get("pid"),
+        cpu_seconds=data.get("cpu_seconds"),
+        peak_memory_mb=data.get("peak_memory_mb"),
+    )
+
+
+def _validate(spec: TaskSpec) -> None:
+    """Reject what the supervisor could only fail on later, at submit, with the field named."""
+    errors: list[dict[str, str]] = []
+    if not spec.task_id:
+        errors.append({"field": "task_id", "message": "must be a non-empty string"})
+    if not spec.command or not all(isinstance(a, str) for a in spec.command) or not spec.command[0]:
+        errors.append({"field": "command", "message": "must be a non-empty list of strings"})
+    if not all(isinstance(k, str) and isinstance(v, str) and k and "=" not in k for k, v in spec.env.items()):
+        errors.append(
+            {"field": "env", "message": "keys and values must be strings; keys non-empty without '='"}
+        )
+    if not os.path.isabs(spec.workdir) or not os.path.isdir(spec.workdir):
+        errors.append(
+            {"field": "workdir", "message": f"{spec.workdir!r} must be an existing absolute directory"}
+        )
+    if spec.mount_policy not in ("auto", "require"):
+        errors.append({"field": "mount_policy", "message": "must be 'auto' or 'require'"})
+    for target, source in spec.mounts.items():
+        if not os.path.isabs(target) or not os.path.isabs(source):
+            errors.append(
+                {"field": f"mounts[{target!r}]", "message": "target and source must be absolute paths"}
+            )
+    lim = spec.limits
+    for field in ("max_runtime_s", "memory_mb", "max_processes", "max_file_size_mb"):
+        value = getattr(lim, field)
+        if value is not None and value <= 0:
+            errors.append({"field": f"limits.{field}", "message": "must be positive or None (unlimited)"})
+    if lim.stop_grace_s < 0:
+        errors.append({"field": "limits.stop_grace_s", "message": "must not be negative"})
+    if errors:
+        fields = ", ".join(e["field"] for e in errors)
+        raise InvalidSpec(
+            f"Task '{spec.task_id}' has an invalid spec ({fields}); fix it and submit again.", details=errors
+        )
+
+
+def _physical_memory_mb() -> int:
+    return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // (1024 * 1024))
+
+
+def _count_gpus() -> int:
+    """NVIDIA devices visible here (``/dev/nvidia0``...); cheap, and needs no driver library."""
+    try:
+        return sum(1 for name in os.listdir("/dev") if name.startswith("nvidia") and name[6:].isdigit())
+    except OSError:
+        return 0

@@ -1,0 +1,541 @@
+"""The training reconciler: makes every stored training job's desired state true, step by idempotent step.
+
+It owns no state that the store cannot rebuild. After a crash it re-derives each job's position from
+its record and attempts: a task still running is re-attached, a task that vanished is retried within the
+job's ``RetryStrategy`` or failed with ``ExecutorLost``; no job stays in progress forever and no job runs
+two attempts at once (an attempt is recorded before its task is submitted, and submit is idempotent).
+
+Slow steps (materialising inputs, building environments, packing the model) run on a small thread pool
+so one large upload never stalls the loop; a job has at most one step in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from kamado.artifacts.base import ArtifactStore
+from kamado.compute.capacity import CapacityLedger
+from kamado.compute.executor import Executor
+from kamado.compute.instance_types import reservation_for, resolve_instance_type
+from kamado.compute.taskspec import Limits, TaskHandle, TaskSpec, TaskState, TaskStatus
+from kamado.core.clock import Clock, SystemClock
+from kamado.core.errors import NotFound, ResourceInUse
+from kamado.core.lifecycle import SecondaryStatus, TrainingJobStatus
+from kamado.core.settings import Settings
+from kamado.store.base import MetadataStore
+from kamado.store.records import MetricPoint, ResourceRecord
+from kamado.training import contract
+from kamado.training.environments import EnvironmentBuilder, EnvironmentBuildError, packages_hash_of_current
+from kamado.training.failure import failure_reason
+from kamado.training.metrics import MetricExtractor
+from kamado.training.service import KIND, resolve_data_uri, secondary_patch
+from kamado.training.spec import CreateTrainingJobRequest
+
+log = logging.getLogger("kamado.training")
+
+ACTIVE_STATES = [str(TrainingJobStatus.IN_PROGRESS), str(TrainingJobStatus.STOPPING)]
+#: Longest stretch of a log kept in the store per job; beyond it the log is truncated with a marker
+#: (the full log stays in the job directory).
+MAX_STORED_LOG_BYTES = 64 << 20
+
+
+class PrepareError(Exception):
+    """A job cannot start for a reason the user must fix (missing data, bad requirements, ...)."""
+
+
+class TrainingReconciler:
+    def __init__(
+        self,
+        store: MetadataStore,
+        artifacts: ArtifactStore,
+        executor: Executor,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        workers: int = 4,
+    ) -> None:
+        self.store = store
+        self.artifacts = artifacts
+        self.executor = executor
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.ledger = CapacityLedger(executor.capacity())
+        self.jobs_root = settings.home / "jobs"
+        self.envs = EnvironmentBuilder(settings.home / "envs")
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kamado-train")
+        self._busy: set[str] = set()
+        self._busy_lock = threading.Lock()
+        self._handles: dict[str, TaskHandle] = {}
+        self._cancelled: set[str] = set()
+        self._log_state: dict[str, tuple[int, int, bytes]] = {}  # name -> (attempt, offset, partial line)
+        self._stored_log_bytes: dict[str, int] = {}
+        self._extractors: dict[str, MetricExtractor] = {}
+        self._packages_hash: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- loop -----------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="kamado-training-reconciler", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)
+        self._pool.shutdown(wait=True, cancel_futures=False)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # the loop must survive anything; the error is logged and retried
+                log.exception("training reconciler tick failed")
+            self._stop.wait(self.settings.reconcile_interval_s)
+
+    def idle(self) -> bool:
+        """True when no job is in progress (used for idle shutdown of auto-started servers)."""
+        return not self.store.list_in_states(KIND, ACTIVE_STATES)
+
+    def tick(self) -> None:
+        jobs = self.store.list_in_states(KIND, ACTIVE_STATES)
+        # Running jobs first, so after a restart their capacity is re-reserved before queued jobs take it.
+        jobs.sort(key=lambda r: (not r.status.get("AttemptActive"), r.created_at))
+        for job in jobs:
+            with self._busy_lock:
+                if job.name in self._busy:
+                    continue
+            try:
+                self._step(job)
+            except NotFound:
+                continue  # deleted under us
+            except Exception:
+                log.exception("reconciling training job %s failed", job.name)
+
+    def _spawn(self, name: str, fn: Any, *args: Any) -> None:
+        with self._busy_lock:
+            if name in self._busy:
+                return
+            self._busy.add(name)
+
+        def run() -> None:
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("training job %s: background step failed", name)
+            finally:
+                with self._busy_lock:
+                    self._busy.discard(name)
+
+        self._pool.submit(run)
+
+    # -- one step -------------------------------------------------------------------------------------
+    def _step(self, job: ResourceRecord) -> None:
+        st = job.status
+        secondary = st.get("SecondaryStatus")
+        if st.get("AttemptActive"):
+            self._watch(job)
+            return
+        if secondary == str(SecondaryStatus.UPLOADING) and st.get("TaskOutcome"):
+            self._spawn(job.name, self._finish, job.name, None)  # resumed after a restart mid-upload
+            return
+        if st.get("StopRequested") or job.state == str(TrainingJobStatus.STOPPING):
+            self.ledger.release(job.name)
+            self._terminal(job.name, TrainingJobStatus.STOPPED, SecondaryStatus.STOPPED,
+                           "Training job stopped before it started", reason=None)
+            return
+        # Not started yet (or restarted mid-preparation): admit it when capacity frees.
+        req = CreateTrainingJobRequest.model_validate(job.spec)
+        reservation = reservation_for(resolve_instance_type(req.ResourceConfig.InstanceType), self.executor.capacity())
+        if not self.ledger.try_reserve(job.name, reservation):
+            if secondary != str(SecondaryStatus.PENDING):
+                patch = secondary_patch(st, SecondaryStatus.PENDING,
+                                        "Waiting for capacity: the executor is running other jobs", self.clock.now())
+                self.store.update_status(KIND, job.name, patch)
+            return
+        self._spawn(job.name, self._prepare_and_launch, job.name)
+
+    # -- starting -------------------------------------------------------------------------------------
+    def _prepare_and_launch(self, name: str) -> None:
+        job = self.store.get(KIND, name)
+        if job.status.get("AttemptActive") or TrainingJobStatus(job.state).is_terminal():
+            return
+        req = CreateTrainingJobRequest.model_validate(job.spec)
+        now = self.clock.now()
+        self.store.update_status(KIND, name, secondary_patch(job.status, SecondaryStatus.DOWNLOADING,
+                                                             "Downloading input data", now))
+        attempts = self.store.list_attempts(KIND, name)
+        attempt_no = (attempts[-1].attempt if attempts else 0) + 1
+        job_dir = self.jobs_root / name / f"attempt-{attempt_no}"
+        layout = contract.JobLayout(job_dir / "opt-ml")
+        install_log: list[str] = []
+        try:
+            if job_dir.exists():
+                shutil.rmtree(job_dir)
+            layout.create([c.ChannelName for c in req.InputDataConfig])
+            lineage = self._materialise_inputs(req, layout)
+            python, packages_hash = self._environment(layout, install_log.append)
+            lineage["PackagesHash"] = packages_hash
+            contract.write_config_files(layout, req)
+            spec = self._task_spec(job, req, layout, attempt_no, python)
+        except (PrepareError, EnvironmentBuildError) as exc:
+            self._flush_install_log(name, attempt_no, install_log)
+            self.ledger.release(name)
+            self._terminal(name, TrainingJobStatus.FAILED, SecondaryStatus.FAILED, "Training job failed",
+                           reason=f"ClientError: {exc}"[:1024])
+            return
+        self._flush_install_log(name, attempt_no, install_log)
+        job = self.store.get(KIND, name)
+        if job.status.get("StopRequested") or TrainingJobStatus(job.state).is_terminal():
+            self.ledger.release(name)
+            if not TrainingJobStatus(job.state).is_terminal():
+                self._terminal(name, TrainingJobStatus.STOPPED, SecondaryStatus.STOPPED,
+                               "Training job stopped before it started", reason=None)
+            return
+        started = self.clock.now()
+        try:
+            self.store.start_attempt(KIND, name, attempt_no, started_at=started,
+                                     handle={"task_id": spec.task_id, "executor": self.executor.name})
+        except ResourceInUse:
+            return  # another controller got there first; it owns this attempt
+        handle = self.executor.submit(spec)
+        self.store.update_attempt_handle(KIND, name, attempt_no, {**handle.data, "task_id": spec.task_id,
+                                                                   "executor": self.executor.name})
+        self._handles[name] = handle
+        job = self.store.get(KIND, name)
+        patch: dict[str, Any] = {
+            "Attempt": attempt_no,
+            "AttemptActive": True,
+            "JobDir": str(job_dir),
+            "Lineage": lineage,
+            **secondary_patch(job.status, SecondaryStatus.TRAINING,
+                              "Training image download completed. Training in progress.", started),
+        }
+        if not job.status.get("TrainingStartTime"):
+            patch["TrainingStartTime"] = started
+        self.store.update_status(KIND, name, patch)
+
+    def _materialise_inputs(self, req: CreateTrainingJobRequest, layout: contract.JobLayout) -> dict[str, Any]:
+        from kamado.artifacts.trees import materialize_tree
+
+        lineage: dict[str, Any] = {
+            "HyperParameters": req.HyperParameters,
+            "PythonVersion": ".".join(map(str, __import__("sys").version_info[:3])),
+            "InstanceType": req.ResourceConfig.InstanceType,
+            "InputDataHashes": {},
+        }
+        submit = req.submit_directory()
+        if isinstance(submit, str):
+            key, digest = self._resolve(submit, "HyperParameters.sagemaker_submit_directory")
+            if digest:
+                materialize_tree(self.artifacts, digest, layout.code_dir)
+            else:
+                self.artifacts.download_prefix(key, layout.code_dir)
+            lineage["SourceHash"] = digest or key
+            program = req.program()
+            if isinstance(program, str) and not (layout.code_dir / program).exists():
+                raise PrepareError(f"entry point {program!r} not found in the source directory")
+        for ch in req.InputDataConfig:
+            key, digest = self._resolve(ch.DataSource.S3DataSource.S3Uri, f"channel {ch.ChannelName!r}")
+            dest = layout.channel_dir(ch.ChannelName)
+            if digest:
+                materialize_tree(self.artifacts, digest, dest)
+            elif self.artifacts.exists(key):
+                self.artifacts.get_file(key, dest / key.rsplit("/", 1)[-1])
+            else:
+                self.artifacts.download_prefix(key, dest)
+            lineage["InputDataHashes"][ch.ChannelName] = digest or key
+        if req.CheckpointConfig:
+            key, digest = self._resolve_optional(req.CheckpointConfig.S3Uri)
+            if key is not None:
+                self.artifacts.download_prefix(key, layout.checkpoints_dir)
+        return lineage
+
+    def _resolve(self, uri: str, what: str) -> tuple[str, str | None]:
+        try:
+            return resolve_data_uri(self.artifacts, uri, field=what)
+        except Exception as exc:
+            raise PrepareError(f"{what}: {getattr(exc, 'message', exc)}") from exc
+
+    def _resolve_optional(self, uri: str) -> tuple[str | None, str | None]:
+        try:
+            return resolve_data_uri(self.artifacts, uri, field="CheckpointConfig.S3Uri")
+        except Exception:
+            return None, None  # no checkpoints yet: the first run starts from scratch
+
+    def _environment(self, layout: contract.JobLayout, log_line: Any) -> tuple[str, str]:
+        requirements = layout.code_dir / "requirements.txt"
+        if requirements.exists():
+            return self.envs.ensure(requirements, log_line)
+        if self._packages_hash is None:
+            self._packages_hash = packages_hash_of_current()
+        return __import__("sys").executable, self._packages_hash
+
+    def _flush_install_log(self, name: str, attempt: int, lines: list[str]) -> None:
+        if lines:
+            now = self.clock.now()
+            self.store.append_logs(KIND, name, attempt, [(now, "".join(lines))])
+
+    def _task_spec(self, job: ResourceRecord, req: CreateTrainingJobRequest, layout: contract.JobLayout,
+                   attempt_no: int, python: str) -> TaskSpec:
+        itype = resolve_instance_type(req.ResourceConfig.InstanceType)
+        reservation = reservation_for(itype, self.executor.capacity())
+        policy = self.settings.opt_ml_namespace
+        in_namespace = policy != "off" and self.executor.capabilities.mount_namespaces
+        if policy == "require" and not in_namespace:
+            raise PrepareError(
+                "a private /opt/ml needs mount namespaces, which this kernel or user refuses; run the server as "
+                "root or enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1), or set "
+                "KAMADO_OPT_ML_NAMESPACE=auto to run with SM_* paths only"
+            )
+        user_args = contract.script_args(req.HyperParameters)
+        num_cpus = max(1, int(reservation.cpus))
+        env = contract.training_environment(
+            layout, req, job_arn=job.arn, in_namespace=in_namespace, num_cpus=num_cpus, num_gpus=reservation.gpus,
+            python_bin_dir=str(Path(python).parent), user_args=user_args,
+        )
+        first_start = job.status.get("TrainingStartTime")
+        budget = float(req.StoppingCondition.MaxRuntimeInSeconds)
+        if first_start:  # MaxRuntime covers all attempts, as in SageMaker
+            budget = max(1.0, budget - (self.clock.now() - float(first_start)))
+        return TaskSpec(
+            task_id=f"training-job/{job.name}/{attempt_no}",
+            command=contract.build_command(python, layout, req, in_namespace=in_namespace, user_args=user_args),
+            env=env,
+            workdir=str(layout.code_dir),
+            resources=reservation,
+            limits=Limits(max_runtime_s=budget, memory_mb=itype.memory_mb, stop_grace_s=self.settings.stop_grace_s),
+            mounts={contract.OPT_ML: str(layout.root)} if in_namespace else {},
+            mount_policy="require" if in_namespace else "auto",
+        )
+
+    # -- running --------------------------------------------------------------------------------------
+    def _handle_for(self, job: ResourceRecord) -> TaskHandle | None:
+        handle = self._handles.get(job.name)
+        if handle is not None:
+            return handle
+        attempt_no = int(job.status.get("Attempt", 0))
+        attempts = [a for a in self.store.list_attempts(KIND, job.name) if a.attempt == attempt_no]
+        if not attempts:
+            return None
+        data = dict(attempts[0].handle)
+        handle = self.executor.attach(str(data.get("task_id")), data)
+        self._handles[job.name] = handle
+        return handle
+
+    def _watch(self, job: ResourceRecord) -> None:
+        name = job.name
+        handle = self._handle_for(job)
+        req = CreateTrainingJobRequest.model_validate(job.spec)
+        if name not in self.ledger.holders():
+            itype = resolve_instance_type(req.ResourceConfig.InstanceType)
+            self.ledger.try_reserve(name, reservation_for(itype, self.executor.capacity()))
+        if handle is None:
+            status = TaskStatus(state=TaskState.LOST, reason="the attempt's task record is missing (ExecutorLost)")
+        else:
+            status = self.executor.poll(handle)
+            self._pull_logs(job, handle, req)
+        if (job.status.get("StopRequested") or job.state == str(TrainingJobStatus.STOPPING)) and not status.state.is_terminal():
+            if name not in self._cancelled and handle is not None:
+                self._cancelled.add(name)
+                self.executor.cancel(handle, self.settings.stop_grace_s)
+            return
+        if not status.state.is_terminal():
+            self._enforce_runtime_backstop(job, req, handle)
+            return
+        attempt_no = int(job.status.get("Attempt", 0))
+        if handle is not None:
+            self._pull_logs(job, handle, req, final=True)
+        try:
+            self.store.end_attempt(KIND, name, attempt_no, state=str(status.state), ended_at=status.ended_at or self.clock.now(),
+                                   exit_code=status.exit_code, reason=status.reason)
+        except NotFound:
+            pass
+        self._handles.pop(name, None)
+        self._cancelled.discard(name)
+        self.ledger.release(name)
+        retries = req.RetryStrategy.MaximumRetryAttempts if req.RetryStrategy else 0
+        if status.state == TaskState.LOST and attempt_no <= retries and not job.status.get("StopRequested"):
+            patch = {"AttemptActive": False, **secondary_patch(
+                job.status, SecondaryStatus.RESTARTING,
+                f"Restarting after a platform fault ({status.reason}); attempt {attempt_no + 1} of {retries + 1}",
+                self.clock.now())}
+            self.store.update_status(KIND, name, patch)
+            if handle is not None:
+                self.executor.cleanup(handle)
+            return
+        outcome = {
+            "state": str(status.state), "exit_code": status.exit_code, "signal": status.signal,
+            "reason": status.reason, "oom": status.oom, "started_at": status.started_at,
+            "ended_at": status.ended_at, "cpu_seconds": status.cpu_seconds, "peak_memory_mb": status.peak_memory_mb,
+        }
+        patch = {"AttemptActive": False, "TaskOutcome": outcome, **secondary_patch(
+            job.status, SecondaryStatus.UPLOADING, "Uploading generated training model", self.clock.now())}
+        self.store.update_status(KIND, name, patch)
+        if handle is not None:
+            self.executor.cleanup(handle)
+        self._spawn(name, self._finish, name, None)
+
+    def _enforce_runtime_backstop(self, job: ResourceRecord, req: CreateTrainingJobRequest,
+                                  handle: TaskHandle | None) -> None:
+        """The executor enforces MaxRuntime itself; this catches an executor that failed to."""
+        start = job.status.get("TrainingStartTime")
+        if handle is None or not start or job.name in self._cancelled:
+            return
+        deadline = float(start) + req.StoppingCondition.MaxRuntimeInSeconds + self.settings.stop_grace_s + 30
+        if self.clock.now() > deadline:
+            self._cancelled.add(job.name)
+            self.executor.cancel(handle, 0)
+
+    def _pull_logs(self, job: ResourceRecord, handle: TaskHandle, req: CreateTrainingJobRequest,
+                   final: bool = False) -> None:
+        name = job.name
+        attempt_no = int(job.status.get("Attempt", 0))
+        state = self._log_state.get(name)
+        if state is None or state[0] != attempt_no:
+            state = (attempt_no, self.store.log_offset(KIND, name, attempt_no), b"")
+        _, offset, partial = state
+        extractor = self._extractors.get(name)
+        if extractor is None:
+            extractor = MetricExtractor([(m.Name, m.Regex) for m in req.AlgorithmSpecification.MetricDefinitions])
+            self._extractors[name] = extractor
+        for _ in range(64):  # bounded per tick
+            data, new_offset = self.executor.read_logs(handle, offset)
+            if not data and not (final and partial):
+                break
+            buf = partial + data
+            cut = buf.rfind(b"\n") + 1
+            if final and not data:
+                cut = len(buf)
+            elif cut == 0 and len(buf) > 65536:
+                cut = len(buf)  # a very long line without a newline: store what we have
+            complete, partial = buf[:cut], buf[cut:]
+            consumed = new_offset - len(partial)
+            offset = new_offset
+            if complete:
+                now = self.clock.now()
+                text = complete.decode("utf-8", errors="replace")
+                points: list[MetricPoint] = []
+                for line in text.splitlines():
+                    points.extend(extractor.extract(line, now))
+                stored = self._stored_log_bytes.get(name, 0)
+                if stored < MAX_STORED_LOG_BYTES:
+                    if stored + len(complete) > MAX_STORED_LOG_BYTES:
+                        text = text[: MAX_STORED_LOG_BYTES - stored] + "\n[kamado: log truncated in the store]\n"
+                    self._stored_log_bytes[name] = stored + len(complete)
+                    chunks = [(now, text)]
+                else:
+                    chunks = [(now, "")] if points else []
+                self.store.append_logs(KIND, name, attempt_no, chunks, end_offset=consumed, metrics=points)
+            if not data:
+                break
+        self._log_state[name] = (attempt_no, offset, partial)
+
+    # -- finishing ------------------------------------------------------------------------------------
+    def _finish(self, name: str, _unused: Any) -> None:
+        job = self.store.get(KIND, name)
+        if TrainingJobStatus(job.state).is_terminal():
+            return
+        req = CreateTrainingJobRequest.model_validate(job.spec)
+        outcome = job.status.get("TaskOutcome") or {}
+        layout = contract.JobLayout(Path(job.status.get("JobDir", "")) / "opt-ml")
+        state = TaskState(outcome.get("state", TaskState.LOST))
+        patch: dict[str, Any] = {"ResourceUsage": {
+            "CpuSeconds": outcome.get("cpu_seconds"),
+            "PeakMemoryMB": outcome.get("peak_memory_mb"),
+            "WallSeconds": (outcome["ended_at"] - outcome["started_at"])
+            if outcome.get("ended_at") and outcome.get("started_at") else None,
+        }}
+        try:
+            patch.update(self._upload_outputs(req, layout))
+        except Exception as exc:
+            log.exception("uploading outputs of %s failed", name)
+            if state == TaskState.SUCCEEDED:
+                state = TaskState.FAILED
+                outcome["reason"] = f"uploading the model failed: {exc}"
+        start = job.status.get("TrainingStartTime")
+        end = self.clock.now()
+        patch["TrainingEndTime"] = end
+        if start:
+            patch["TrainingTimeInSeconds"] = max(1, round(end - float(start)))
+        stop_requested = job.status.get("StopRequested") or job.state == str(TrainingJobStatus.STOPPING)
+        if state == TaskState.SUCCEEDED:
+            self._terminal(name, TrainingJobStatus.COMPLETED, SecondaryStatus.COMPLETED, "Training job completed",
+                           reason=None, patch=patch)
+        elif state == TaskState.TIMED_OUT:
+            limit = req.StoppingCondition.MaxRuntimeInSeconds
+            self._terminal(name, TrainingJobStatus.STOPPED, SecondaryStatus.MAX_RUNTIME_EXCEEDED,
+                           f"Training job reached MaxRuntimeInSeconds ({limit} s)",
+                           reason=f"MaxRuntimeExceeded: the job ran longer than MaxRuntimeInSeconds={limit}", patch=patch)
+        elif state == TaskState.STOPPED or (stop_requested and state != TaskState.LOST):
+            self._terminal(name, TrainingJobStatus.STOPPED, SecondaryStatus.STOPPED, "Training job stopped",
+                           reason=None, patch=patch)
+        else:
+            tail = self._log_tail(name)
+            reason = failure_reason(outcome, layout.failure_file, tail, program=req.program())
+            self._terminal(name, TrainingJobStatus.FAILED, SecondaryStatus.FAILED, "Training job failed",
+                           reason=reason, patch=patch)
+        self._log_state.pop(name, None)
+        self._stored_log_bytes.pop(name, None)
+        self._extractors.pop(name, None)
+
+    def _upload_outputs(self, req: CreateTrainingJobRequest, layout: contract.JobLayout) -> dict[str, Any]:
+        from kamado.artifacts.archives import pack_model_dir
+
+        if not layout.root.exists():
+            return {}
+        base = self._output_prefix(req)
+        out: dict[str, Any] = {}
+        model_key = f"{base}/output/model.tar.gz"
+        tmp = layout.root.parent / "model.tar.gz"
+        pack_model_dir(layout.model_dir, tmp)
+        self.artifacts.put_file(model_key, tmp)
+        tmp.unlink(missing_ok=True)
+        out["ModelArtifacts"] = self.artifacts.uri(model_key)
+        if layout.output_data_dir.exists() and any(layout.output_data_dir.iterdir()):
+            data_key = f"{base}/output/output.tar.gz"
+            tmp = layout.root.parent / "output.tar.gz"
+            pack_model_dir(layout.output_data_dir, tmp)
+            self.artifacts.put_file(data_key, tmp)
+            tmp.unlink(missing_ok=True)
+            out["OutputDataArtifacts"] = self.artifacts.uri(data_key)
+        if req.CheckpointConfig and layout.checkpoints_dir.exists():
+            ckpt = self.artifacts.key_from_uri(req.CheckpointConfig.S3Uri).rstrip("/")
+            for path in sorted(layout.checkpoints_dir.rglob("*")):
+                if path.is_file() and not path.is_symlink():
+                    self.artifacts.put_file(f"{ckpt}/{path.relative_to(layout.checkpoints_dir).as_posix()}", path)
+        return out
+
+    def _output_prefix(self, req: CreateTrainingJobRequest) -> str:
+        if req.OutputDataConfig.S3OutputPath:
+            prefix = self.artifacts.key_from_uri(req.OutputDataConfig.S3OutputPath).rstrip("/")
+            return f"{prefix}/{req.TrainingJobName}"
+        return f"training-jobs/{req.TrainingJobName}"
+
+    def _log_tail(self, name: str, max_chunks: int = 50) -> str:
+        chunks = self.store.read_logs(KIND, name, after_seq=0, limit=10_000)
+        return "".join(c.data for c in chunks[-max_chunks:])[-20_000:]
+
+    def _terminal(self, name: str, state: TrainingJobStatus, secondary: SecondaryStatus, message: str, *,
+                  reason: str | None, patch: dict[str, Any] | None = None) -> None:
+        job = self.store.get(KIND, name)
+        if TrainingJobStatus(job.state).is_terminal():
+            return
+        now = self.clock.now()
+        full = dict(patch or {})
+        full.update(secondary_patch(job.status, secondary, message, now))
+        # Close the final transition: a terminal status has no successor.
+        full["SecondaryStatusTransitions"][-1]["EndTime"] = now
+        full["AttemptActive"] = False
+        if reason:
+            full["FailureReason"] = reason[:1024]
+        if "TrainingEndTime" not in full and job.status.get("TrainingStartTime"):
+            full["TrainingEndTime"] = now
+        self.store.transition(KIND, name, from_states=ACTIVE_STATES, to_state=str(state), status_patch=full)
+        log.info("training job %s is %s%s", name, state, f": {reason}" if reason else "")

@@ -1,0 +1,262 @@
+"""Training-job operations behind the API: validate, persist the desired state, describe.
+
+Nothing here starts a process: the reconciler does the work. A create either stores the whole job or
+nothing, after every check that can fail has passed (so bad input never leaves a half-created job).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from kamado.artifacts.base import ArtifactStore
+from kamado.compute.instance_types import resolve_instance_type
+from kamado.core.clock import to_datetime
+from kamado.core.errors import IllegalTransition, InvalidSpec, NotFound
+from kamado.core.lifecycle import SecondaryStatus, TrainingJobStatus
+from kamado.core.names import arn, unique_name, validate_name
+from kamado.core.settings import Settings
+from kamado.store.base import MetadataStore
+from kamado.store.records import ListQuery, ResourceRecord
+from kamado.training.spec import CreateTrainingJobRequest
+
+KIND = "training-job"
+TREE_KEY = re.compile(r"^trees/([0-9a-f]{64})$")
+_SORT_BY = {"Name": "name", "CreationTime": "created_at", "Status": "state"}
+_SORT_ORDER = {"Ascending": "asc", "Descending": "desc"}
+
+
+def secondary_patch(status: dict[str, Any], new: SecondaryStatus | str, message: str, now: float) -> dict[str, Any]:
+    """A status patch that moves SecondaryStatus and closes the previous transition, as SageMaker records."""
+    transitions = [dict(t) for t in status.get("SecondaryStatusTransitions", [])]
+    if transitions and transitions[-1].get("Status") == str(new) and transitions[-1].get("StatusMessage") == message:
+        return {}
+    if transitions and transitions[-1].get("EndTime") is None:
+        transitions[-1]["EndTime"] = now
+    transitions.append({"Status": str(new), "StartTime": now, "EndTime": None, "StatusMessage": message})
+    return {"SecondaryStatus": str(new), "SecondaryStatusTransitions": transitions}
+
+
+def resolve_data_uri(artifacts: ArtifactStore, uri: str, *, field: str) -> tuple[str, str | None]:
+    """Map a channel or source URI to (artifact key, tree digest or None). Raises InvalidSpec when the URI
+    is outside the artifact store or nothing is there."""
+    try:
+        key = artifacts.key_from_uri(uri).rstrip("/")
+    except InvalidSpec as exc:
+        raise InvalidSpec(
+            f"{field} {uri!r} is not in kamado's artifact store ({artifacts.root_uri}); upload local data with "
+            "kamado.Estimator.fit({'train': 'path/to/dir'}) or use a URI the store returned.",
+            details=[{"field": field, "message": exc.message}],
+        ) from exc
+    m = TREE_KEY.match(key)
+    if m:
+        from kamado.artifacts.trees import tree_exists
+
+        if not tree_exists(artifacts, m.group(1)):
+            raise InvalidSpec(f"{field} {uri!r} names an upload that does not exist; upload it first.",
+                              details=[{"field": field, "message": "no such uploaded tree"}])
+        return key, m.group(1)
+    if not artifacts.exists(key) and next(iter(artifacts.list(key)), None) is None:
+        raise InvalidSpec(f"{field} {uri!r} does not exist in the artifact store (no object under that prefix).",
+                          details=[{"field": field, "message": "nothing under this URI"}])
+    return key, None
+
+
+class TrainingService:
+    def __init__(self, store: MetadataStore, artifacts: ArtifactStore, settings: Settings) -> None:
+        self.store = store
+        self.artifacts = artifacts
+        self.settings = settings
+
+    # -- create ---------------------------------------------------------------------------------------
+    def create(self, req: CreateTrainingJobRequest, *, parent: str | None = None) -> ResourceRecord:
+        validate_name(req.TrainingJobName, field="TrainingJobName")
+        resolve_instance_type(req.ResourceConfig.InstanceType)
+        self._check_inputs(req)
+        now = time.time()
+        status: dict[str, Any] = {
+            "FailureReason": None,
+            "StopRequested": False,
+            "Attempt": 0,
+            "AttemptActive": False,
+        }
+        status.update(secondary_patch(status, SecondaryStatus.STARTING, "Starting the training job", now))
+        return self.store.create(
+            kind=KIND,
+            name=req.TrainingJobName,
+            arn=arn("training-job", req.TrainingJobName, region=self.settings.region, account=self.settings.account),
+            state=str(TrainingJobStatus.IN_PROGRESS),
+            spec=req.model_dump(mode="json", exclude_none=True),
+            status=status,
+            tags=req.tags_dict(),
+            parent=parent,
+        )
+
+    def _check_inputs(self, req: CreateTrainingJobRequest) -> None:
+        submit = req.submit_directory()
+        program = req.program()
+        if submit is not None:
+            if not isinstance(submit, str):
+                raise InvalidSpec("HyperParameters.sagemaker_submit_directory must be a URI string.",
+                                  details=[{"field": "HyperParameters.sagemaker_submit_directory"}])
+            _, digest = resolve_data_uri(self.artifacts, submit, field="HyperParameters.sagemaker_submit_directory")
+            if digest and isinstance(program, str):
+                from kamado.artifacts.trees import load_tree_manifest
+
+                paths = {f.path for f in load_tree_manifest(self.artifacts, digest).files}
+                if program not in paths and not any(p.startswith(program.rstrip("/") + "/") for p in paths):
+                    raise InvalidSpec(
+                        f"Entry point {program!r} is not in the uploaded source directory; check entry_point "
+                        "(it is relative to source_dir).",
+                        details=[{"field": "HyperParameters.sagemaker_program", "message": "file not found"}],
+                    )
+        elif program is not None and not req.AlgorithmSpecification.ContainerEntrypoint:
+            raise InvalidSpec(
+                "Script mode needs HyperParameters.sagemaker_submit_directory (the uploaded source directory).",
+                details=[{"field": "HyperParameters.sagemaker_submit_directory", "message": "missing"}],
+            )
+        for i, ch in enumerate(req.InputDataConfig):
+            resolve_data_uri(self.artifacts, ch.DataSource.S3DataSource.S3Uri,
+                             field=f"InputDataConfig[{i}].DataSource.S3DataSource.S3Uri")
+        if req.OutputDataConfig.S3OutputPath:
+            try:
+                self.artifacts.key_from_uri(req.OutputDataConfig.S3OutputPath)
+            except InvalidSpec as exc:
+                raise InvalidSpec(
+                    f"OutputDataConfig.S3OutputPath must be inside the artifact store ({self.artifacts.root_uri}).",
+                    details=[{"field": "OutputDataConfig.S3OutputPath", "message": exc.message}],
+                ) from exc
+
+    # -- read -----------------------------------------------------------------------------------------
+    def get(self, name: str) -> ResourceRecord:
+        try:
+            return self.store.get(KIND, name)
+        except NotFound:
+            raise NotFound(f"Could not find training job '{name}'.", details={"TrainingJobName": name}) from None
+
+    def describe(self, name: str) -> dict[str, Any]:
+        return describe_record(self.get(name), self.store.final_metrics(KIND, name))
+
+    def list(
+        self,
+        *,
+        status_equals: str | None = None,
+        name_contains: str | None = None,
+        creation_time_after: float | None = None,
+        creation_time_before: float | None = None,
+        sort_by: str = "CreationTime",
+        sort_order: str = "Descending",
+        max_results: int = 50,
+        next_token: str | None = None,
+        parent: str | None = None,
+    ) -> dict[str, Any]:
+        if status_equals is not None and status_equals not in {s.value for s in TrainingJobStatus}:
+            raise InvalidSpec(
+                f"StatusEquals must be one of {[s.value for s in TrainingJobStatus]}.",
+                details=[{"field": "StatusEquals"}],
+            )
+        if sort_by not in _SORT_BY:
+            raise InvalidSpec(f"SortBy must be one of {sorted(_SORT_BY)}.", details=[{"field": "SortBy"}])
+        if sort_order not in _SORT_ORDER:
+            raise InvalidSpec(f"SortOrder must be one of {sorted(_SORT_ORDER)}.", details=[{"field": "SortOrder"}])
+        if not 1 <= max_results <= 100:
+            raise InvalidSpec("MaxResults must be between 1 and 100.", details=[{"field": "MaxResults"}])
+        page = self.store.list(
+            KIND,
+            ListQuery(
+                states=[status_equals] if status_equals else None,
+                name_contains=name_contains,
+                created_after=creation_time_after,
+                created_before=creation_time_before,
+                parent=parent,
+                sort_by=_SORT_BY[sort_by],
+                sort_order=_SORT_ORDER[sort_order],
+                limit=max_results,
+                page_token=next_token,
+            ),
+        )
+        out: dict[str, Any] = {"TrainingJobSummaries": [summary_record(r) for r in page.items]}
+        if page.next_token:
+            out["NextToken"] = page.next_token
+        return out
+
+    # -- change ---------------------------------------------------------------------------------------
+    def stop(self, name: str) -> None:
+        rec = self.get(name)
+        state = TrainingJobStatus(rec.state)
+        if state.is_terminal():
+            raise IllegalTransition(
+                f"Training job '{name}' is {rec.state} and cannot be stopped; create a new job instead.",
+                details={"TrainingJobName": name, "TrainingJobStatus": rec.state},
+            )
+        if state == TrainingJobStatus.STOPPING:
+            return  # already stopping: stop is idempotent
+        now = time.time()
+        patch = {"StopRequested": True, **secondary_patch(rec.status, SecondaryStatus.STOPPING, "Stopping the training job", now)}
+        self.store.transition(KIND, name, from_states=[str(TrainingJobStatus.IN_PROGRESS)],
+                              to_state=str(TrainingJobStatus.STOPPING), status_patch=patch)
+
+    def rerun(self, name: str, new_name: str | None = None) -> ResourceRecord:
+        """Create a new job with the same code, data, hyperparameters and resources (all content-addressed)."""
+        rec = self.get(name)
+        spec = dict(rec.spec)
+        spec["TrainingJobName"] = new_name or unique_name(f"{name[:30]}-rerun")
+        return self.create(CreateTrainingJobRequest.model_validate(spec), parent=rec.parent)
+
+
+def _ts(value: float | None) -> str | None:
+    dt = to_datetime(value)
+    return dt.isoformat() if dt else None
+
+
+def summary_record(rec: ResourceRecord) -> dict[str, Any]:
+    st = rec.status
+    out = {
+        "TrainingJobName": rec.name,
+        "TrainingJobArn": rec.arn,
+        "CreationTime": _ts(rec.created_at),
+        "TrainingEndTime": _ts(st.get("TrainingEndTime")),
+        "LastModifiedTime": _ts(rec.updated_at),
+        "TrainingJobStatus": rec.state,
+        "SecondaryStatus": st.get("SecondaryStatus"),
+    }
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def describe_record(rec: ResourceRecord, final_metrics: list[Any]) -> dict[str, Any]:
+    """DescribeTrainingJob's shape: the request echoed back plus what the platform filled in."""
+    st = rec.status
+    out: dict[str, Any] = dict(rec.spec)
+    out.update(
+        {
+            "TrainingJobArn": rec.arn,
+            "TrainingJobStatus": rec.state,
+            "SecondaryStatus": st.get("SecondaryStatus"),
+            "CreationTime": _ts(rec.created_at),
+            "LastModifiedTime": _ts(rec.updated_at),
+            "TrainingStartTime": _ts(st.get("TrainingStartTime")),
+            "TrainingEndTime": _ts(st.get("TrainingEndTime")),
+            "SecondaryStatusTransitions": [
+                {**{k: v for k, v in t.items() if k not in ("StartTime", "EndTime")},
+                 "StartTime": _ts(t.get("StartTime")),
+                 **({"EndTime": _ts(t["EndTime"])} if t.get("EndTime") else {})}
+                for t in st.get("SecondaryStatusTransitions", [])
+            ],
+            "FinalMetricDataList": [
+                {"MetricName": p.metric, "Value": p.value, "Timestamp": _ts(p.ts)} for p in final_metrics
+            ],
+            "ModelArtifacts": {"S3ModelArtifacts": st["ModelArtifacts"]} if st.get("ModelArtifacts") else None,
+            "OutputDataArtifacts": st.get("OutputDataArtifacts"),
+            "FailureReason": st.get("FailureReason"),
+            "TrainingTimeInSeconds": st.get("TrainingTimeInSeconds"),
+            "BillableTimeInSeconds": st.get("TrainingTimeInSeconds"),
+            "RetryAttempts": max(0, int(st.get("Attempt", 0)) - 1),
+            "Lineage": st.get("Lineage"),
+            "ResourceUsage": st.get("ResourceUsage"),
+        }
+    )
+    if rec.parent:
+        out["TuningJobName"] = rec.parent
+    out["Tags"] = [{"Key": k, "Value": v} for k, v in rec.tags.items()]
+    return {k: v for k, v in out.items() if v is not None}
