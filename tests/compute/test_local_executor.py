@@ -7,9 +7,11 @@ import dataclasses
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -21,7 +23,7 @@ import pytest
 from kamado.compute import shim
 from kamado.compute.local import SHIM_PATH, LocalExecutor
 from kamado.compute.taskspec import Limits, TaskHandle, TaskSpec, TaskState
-from kamado.core.errors import InvalidSpec, ResourceInUse
+from kamado.core.errors import InvalidSpec, ResourceInUse, ServiceUnavailable
 from kamado.testing.executor_contract import PY, ExecutorContract, all_logs, pid_gone, wait_for, wait_path
 
 STATUS_KEYS = {
@@ -150,6 +152,17 @@ def test_pid_reuse_is_not_mistaken_for_a_live_task(local_executor: LocalExecutor
     assert status.state is TaskState.LOST
     assert status.reason and "ExecutorLost" in status.reason
     assert local_executor.poll(handle) == status
+    assert set(json.loads((state_dir / "status.json").read_text())) == STATUS_KEYS
+
+
+def test_unusable_python_is_service_unavailable_and_retryable(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, [PY, "-c", "print('ok')"])
+    broken = LocalExecutor(tmp_path / "root", python=str(tmp_path / "no-python"))
+    with pytest.raises(ServiceUnavailable, match="python"):
+        broken.submit(spec)
+    fixed = LocalExecutor(tmp_path / "root")
+    handle = fixed.submit(spec)
+    assert wait_for(fixed, handle).state is TaskState.SUCCEEDED
 
 
 def test_submit_after_a_crash_mid_submit_starts_the_task(
@@ -296,7 +309,7 @@ def test_list_tasks_finds_what_a_crashed_server_submitted(
 
 def test_capacity_detects_the_machine_or_takes_overrides(tmp_path: Path) -> None:
     detected = LocalExecutor(tmp_path / "a").capacity()
-    assert detected.cpus == os.cpu_count()
+    assert detected.cpus == len(os.sched_getaffinity(0))
     assert detected.memory_mb is not None and detected.memory_mb > 256
     limited = LocalExecutor(tmp_path / "b", max_cpus=1.5, max_memory_mb=2048, max_gpus=0).capacity()
     assert (limited.cpus, limited.memory_mb, limited.gpus) == (1.5, 2048, 0)
@@ -434,3 +447,68 @@ def test_concurrent_submits_of_different_tasks(local_executor: LocalExecutor, tm
     for t in threads:
         t.join()
     assert results == [TaskState.SUCCEEDED] * 8
+
+
+def test_state_files_are_private(local_executor: LocalExecutor, tmp_path: Path) -> None:
+    """spec.json holds the task's secrets and the log may print them: neither is readable by others."""
+    spec = _spec(tmp_path, [PY, "-c", "print('x')"], env={"API_KEY": "secret"})
+    wait_for(local_executor, local_executor.submit(spec))
+    state_dir = local_executor.state_dir(spec.task_id)
+    assert state_dir.stat().st_mode & 0o777 == 0o700
+    for name in ("spec.json", "log", "status.json", "shim.json", "launch.json"):
+        assert (state_dir / name).stat().st_mode & 0o077 == 0, name
+
+
+@pytest.fixture
+def nobody_dir() -> Iterator[Path]:
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to run the shim as an unprivileged user")
+    base = Path(tempfile.mkdtemp(prefix="kamado-nobody-"))
+    os.chmod(base, 0o755)
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_unprivileged_shim_mounts_via_a_user_namespace_or_warns(nobody_dir: Path) -> None:
+    """The non-root path: CLONE_NEWUSER|CLONE_NEWNS where the kernel allows it, the warning otherwise."""
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    system_python = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")
+    if system_python is None:
+        pytest.skip("needs a python3 that an unprivileged user may execute")
+    state_dir, work, job, target = (nobody_dir / n for n in ("state", "work", "job", "mnt"))
+    for d in (state_dir, work, job / "model", target):
+        d.mkdir(parents=True)
+    code = "import os; open('/proc/self/cwd/../mnt/model/x', 'w').write('mine'); print(os.getuid())"
+    spec = TaskSpec(
+        task_id="nobody/1",
+        command=[system_python, "-c", code],
+        env={},
+        workdir=str(work),
+        mounts={str(target): str(job)},
+    )
+    (state_dir / "spec.json").write_text(json.dumps(spec.to_json()))
+    subprocess.run(["chown", "-R", "65534:65534", str(nobody_dir)], check=True)
+    shim_cmd = [*as_nobody, system_python, "-I", "-S", SHIM_PATH]
+    probe = subprocess.run([*shim_cmd, "--probe-mounts"], capture_output=True)
+    subprocess.run([*shim_cmd, str(state_dir)], check=True, timeout=60)
+    status = json.loads((state_dir / "status.json").read_text())
+    log = (state_dir / "log").read_text()
+    assert status["state"] == "Succeeded", (status["reason"], log)
+    assert log.splitlines()[-1] == "65534"
+    if probe.returncode == 0:
+        assert "kamado: private" not in log
+        assert (job / "model" / "x").read_text() == "mine"
+        assert not (target / "model").exists()
+    else:
+        assert log.startswith(f"kamado: private {target} unavailable (")
+
+
+def test_importing_the_executor_leaves_the_signal_mask_alone() -> None:
+    """The shim blocks signals when it runs; importing it for its helpers must not do that to the server."""
+    probe = (
+        "import signal\nbefore = signal.pthread_sigmask(signal.SIG_BLOCK, [])\n"
+        "import kamado.compute.local\nprint(before == signal.pthread_sigmask(signal.SIG_BLOCK, []))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
+    assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])

@@ -25,7 +25,7 @@ from urllib.parse import quote
 from kamado.compute import shim as _shim
 from kamado.compute.executor import Executor, ExecutorCapabilities
 from kamado.compute.taskspec import Resources, TaskHandle, TaskSpec, TaskState, TaskStatus
-from kamado.core.errors import InvalidSpec, NotFound, ResourceInUse
+from kamado.core.errors import InvalidSpec, NotFound, ResourceInUse, ServiceUnavailable
 
 SHIM_PATH = str(Path(_shim.__file__).resolve())
 LOST_REASON = "the task's supervisor process ended without recording an exit status (ExecutorLost)"
@@ -75,7 +75,7 @@ class LocalExecutor(Executor):
         )
 
     def capacity(self) -> Resources:
-        cpus = self.max_cpus if self.max_cpus is not None else float(os.cpu_count() or 1)
+        cpus = self.max_cpus if self.max_cpus is not None else _usable_cpus()
         memory = self.max_memory_mb if self.max_memory_mb is not None else _physical_memory_mb()
         gpus = self.max_gpus if self.max_gpus is not None else _count_gpus()
         return Resources(cpus=cpus, memory_mb=memory, gpus=gpus)
@@ -221,16 +221,22 @@ class LocalExecutor(Executor):
         # Own session (survives the server, gets no terminal signals), no pipes to us, no inherited fds, and
         # an empty environment so the server's secrets never reach /proc/<shim>/environ. No preexec_fn: the
         # server is multi-threaded.
-        proc = subprocess.Popen(
-            [self.python, "-I", "-S", SHIM_PATH, str(state_dir)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            close_fds=True,
-            start_new_session=True,
-            cwd="/",
-            env={},
-        )
+        try:
+            proc = subprocess.Popen(
+                [self.python, "-I", "-S", SHIM_PATH, str(state_dir)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                close_fds=True,
+                start_new_session=True,
+                cwd="/",
+                env={},
+            )
+        except OSError as exc:
+            raise ServiceUnavailable(
+                f"Could not start the supervisor of task '{state_dir.name}' with {self.python!r}: {exc}. "
+                "Check the executor's python setting; submitting again retries."
+            ) from exc
         st = _shim.proc_stat(proc.pid)  # the shim is our unreaped child, so its /proc entry is still there
         _REAPER.add(proc)
         return {"pid": proc.pid, "start_time": st[3] if st else None, "boot_id": _shim.boot_id()}
@@ -259,13 +265,23 @@ class LocalExecutor(Executor):
         killed = _kill_orphaned_group(shim_info)
         if killed:
             reason += f"; killed {killed} leftover process(es) of its process group {shim_info['child_pid']}"
-        status = {
+        spec = _shim.read_json(str(state_dir / "spec.json")) or {}
+        status = {  # the shim's status.json schema, so readers need not tell the two writers apart
             "schema": _shim.STATUS_SCHEMA,
+            "task_id": spec.get("task_id"),
             "state": TaskState.LOST.value,
+            "exit_code": None,
+            "signal": None,
             "reason": reason,
+            "oom": False,
             "started_at": shim_info.get("started_at"),
             "ended_at": time.time(),
             "pid": shim_info.get("child_pid"),
+            "cpu_seconds": None,
+            "peak_memory_mb": None,
+            "shim_pid": shim_info.get("pid"),
+            "sent_sigkill": bool(killed),
+            "leftover_processes_killed": killed,
         }
         # Never overwrite a status the supervisor wrote: link() fails if status.json exists.
         tmp = state_dir / f"status.json.lost.{os.getpid()}.{threading.get_ident()}"
@@ -439,8 +455,45 @@ def _validate(spec: TaskSpec) -> None:
         )
 
 
+def _usable_cpus() -> float:
+    """CPUs this process may run on (affinity, as ``taskset``/containers set it), not all the host has."""
+    try:
+        return float(len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return float(os.cpu_count() or 1)
+
+
 def _physical_memory_mb() -> int:
-    return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // (1024 * 1024))
+    """Physical memory, or the memory limit of our cgroup where that is lower (a container's limit)."""
+    total = int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    limit = _cgroup_memory_limit()
+    if limit is not None and 0 < limit < total:
+        total = limit
+    return total // (1024 * 1024)
+
+
+def _cgroup_memory_limit() -> int | None:
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _id, controllers, path = line.split(":", 2)
+        if controllers == "":  # cgroup v2
+            candidate = f"/sys/fs/cgroup{path}/memory.max"
+        elif "memory" in controllers.split(","):  # cgroup v1
+            candidate = f"/sys/fs/cgroup/memory{path}/memory.limit_in_bytes"
+        else:
+            continue
+        try:
+            with open(candidate) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            return int(text)
+    return None
 
 
 def _count_gpus() -> int:

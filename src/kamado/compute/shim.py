@@ -28,8 +28,11 @@ import signal
 
 # Block the signals we handle before anything else, so a cancel that arrives while we start up waits for
 # us instead of killing us before we have recorded anything (the executor waits for shim.json first).
+# Only when run as the shim: kamado.compute.local imports this module for its helpers, and must not block
+# SIGTERM/SIGINT in the server (nor in every process the server starts, which would inherit the mask).
 _SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD}
-signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+if __name__ == "__main__":
+    signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
 
 import json  # noqa: E402 - after the signal mask on purpose
 import os  # noqa: E402
@@ -60,15 +63,27 @@ _OOM_LOG_MARKERS = (b"MemoryError", b"Cannot allocate memory", b"std::bad_alloc"
 # --------------------------------------------------------------------------------------------- helpers
 
 
-def write_json_atomic(path: str, data: dict[str, Any]) -> None:
-    """tmp + fsync + rename: a reader sees the old file or the whole new one, even after a power cut."""
+def write_json_atomic(path: str, data: dict[str, Any], *, durable: bool = False) -> None:
+    """tmp + rename: a reader sees the old file or the whole new one, never a torn one.
+
+    ``durable`` adds fsyncs so the file also survives a power cut. Only the final status needs that: the
+    other files describe processes that a power cut kills anyway (the boot id then marks them lost), and
+    each fsync costs milliseconds on the submit path.
+    """
     tmp = f"{path}.tmp.{os.getpid()}"
     # 0600: spec.json carries the task's environment, secrets included (RELIABILITY.md, A11).
     with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600), "w") as f:
         json.dump(data, f)
-        f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
     os.replace(tmp, path)
+    if durable:
+        dfd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+        try:
+            os.fsync(dfd)  # make the rename itself durable
+        finally:
+            os.close(dfd)
 
 
 def read_json(path: str) -> Any:
@@ -535,15 +550,7 @@ class Shim:
             "sent_sigkill": self.sent_sigkill,
             "leftover_processes_killed": self.leftovers,
         }
-        write_json_atomic(self.path("status.json"), status)
-        try:  # make the rename itself durable
-            dfd = os.open(self.state_dir, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-        except OSError:
-            return
+        write_json_atomic(self.path("status.json"), status, durable=True)
 
 
 def probe_mounts() -> int:

@@ -63,6 +63,7 @@ class EnvironmentBuilder:
             except EnvironmentBuildError:
                 shutil.rmtree(env_dir, ignore_errors=True)
                 raise
+            self._inherit_server_packages(env_dir)
             packages_hash = self._packages_hash(env_dir)
             ready.write_text(packages_hash + "\n")
             log("kamado: requirements installed\n")
@@ -83,15 +84,30 @@ class EnvironmentBuilder:
             ]
         for cmd in steps:
             tail: list[str] = []
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                    cwd=requirements_file.parent, errors="replace")
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                log(line)
-                tail = (tail + [line.rstrip()])[-5:]
-            if proc.wait() != 0:
+            with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  cwd=requirements_file.parent, errors="replace") as proc:
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    log(line)
+                    tail = (tail + [line.rstrip()])[-5:]
+            if proc.returncode != 0:
                 last = " | ".join(x for x in tail if x)[-600:]
                 raise EnvironmentBuildError(f"installing requirements.txt failed (exit {proc.returncode}): {last}")
+
+    def _inherit_server_packages(self, env_dir: Path) -> None:
+        """Make the server's own site-packages visible after the environment's own.
+
+        ``--system-site-packages`` reaches the *base* interpreter's packages only; when the server itself
+        runs in a virtual environment (the usual case) the job would lose numpy, scikit-learn and kamado.
+        A ``.pth`` that calls ``site.addsitedir`` also honours the ``.pth`` files there (editable installs).
+        """
+        import site
+        import sysconfig
+
+        parents = [p for p in dict.fromkeys([*site.getsitepackages(), sysconfig.get_paths()["purelib"]]) if p]
+        for site_dir in (env_dir / "lib").glob("python*/site-packages"):
+            lines = "".join(f"import site; site.addsitedir({p!r})\n" for p in parents)
+            (site_dir / "zz_kamado_server_packages.pth").write_text(lines)
 
     def _packages_hash(self, env_dir: Path) -> str:
         out = subprocess.run(

@@ -1,0 +1,68 @@
+"""A real kamado server on loopback (uvicorn in a thread) over a temporary KAMADO_HOME."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from kamado.api.app import create_app
+from kamado.core.settings import Settings
+from kamado.sdk.client import Client
+
+
+@dataclass
+class LiveServer:
+    url: str
+    home: Path
+    client: Client
+    app: Any
+
+    def wait(self, name: str, timeout: float = 60.0) -> dict[str, Any]:
+        return self.client.wait_for_training_job(name, poll_s=0.05, timeout_s=timeout)
+
+
+def start_server(home: Path, **overrides: Any) -> tuple[uvicorn.Server, threading.Thread, str, Any]:
+    settings = Settings.from_env(
+        home=home, database_url=f"sqlite:///{home / 'kamado.db'}", artifacts_url=str(home / "artifacts"),
+        reconcile_interval_s=0.05, stop_grace_s=2.0, **overrides,
+    )
+    app = create_app(settings)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "server did not start"
+    return server, thread, f"http://127.0.0.1:{port}", app
+
+
+@pytest.fixture
+def live(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    overrides = getattr(request, "param", {}) or {}
+    home = tmp_path / "home"
+    server, thread, url, app = start_server(home, **overrides)
+    client = Client(url)
+    try:
+        yield LiveServer(url=url, home=home, client=client, app=app)
+    finally:
+        client.close()
+        server.should_exit = True
+        thread.join(30)
+
+
+def write_script(directory: Path, body: str, name: str = "train.py") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text(body)
+    return directory
