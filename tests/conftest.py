@@ -42,3 +42,6 @@ def pg_url() -> Iterator[str]:
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+
+from tests.live_server import live  # noqa: E402, F401  (the live-server fixture, shared by test packages)

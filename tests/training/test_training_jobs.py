@@ -13,7 +13,7 @@ import pytest
 
 import kamado
 from kamado.core.errors import IllegalTransition, InvalidSpec, ResourceInUse
-from tests.training.conftest import LiveServer, write_script
+from tests.live_server import LiveServer, write_script
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sklearn_script_mode"
 
@@ -26,21 +26,34 @@ def _csv(directory: Path, rows: int = 60) -> Path:
 
 
 def _estimator(live: LiveServer, src: Path, **kw: object) -> kamado.Estimator:
-    return kamado.Estimator(entry_point=kw.pop("entry_point", "train.py"), source_dir=src,  # type: ignore[arg-type]
-                            client=live.client, **kw)  # type: ignore[arg-type]
+    return kamado.Estimator(
+        entry_point=kw.pop("entry_point", "train.py"),
+        source_dir=src,  # type: ignore[arg-type]
+        client=live.client,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def test_sagemaker_script_mode_example_runs_unchanged(live: LiveServer, tmp_path: Path) -> None:
     src = tmp_path / "src"
     shutil.copytree(EXAMPLE, src)
-    est = _estimator(live, src, hyperparameters={"n-estimators": 5, "min-samples-leaf": 2},
-                     metric_definitions=[{"Name": "train:accuracy", "Regex": "train-accuracy: ([0-9.]+);"}])
+    est = _estimator(
+        live,
+        src,
+        hyperparameters={"n-estimators": 5, "min-samples-leaf": 2},
+        metric_definitions=[{"Name": "train:accuracy", "Regex": "train-accuracy: ([0-9.]+);"}],
+    )
     est.fit({"train": str(_csv(tmp_path / "data"))}, logs=False)
     desc = est.latest_training_job.describe()  # type: ignore[union-attr]
     assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
     assert desc["SecondaryStatus"] == "Completed"
     assert [t["Status"] for t in desc["SecondaryStatusTransitions"]] == [
-        "Starting", "Downloading", "Training", "Uploading", "Completed"]
+        "Starting",
+        "Downloading",
+        "Training",
+        "Uploading",
+        "Completed",
+    ]
     assert desc["ModelArtifacts"]["S3ModelArtifacts"].endswith(f"{desc['TrainingJobName']}/output/model.tar.gz")
     metric = {m["MetricName"]: m["Value"] for m in desc["FinalMetricDataList"]}
     assert 0.5 <= metric["train:accuracy"] <= 1.0
@@ -69,12 +82,17 @@ open(os.path.join(os.environ["SM_MODEL_DIR"], "report.json"), "w").write(json.du
 """
 
 
-def test_training_contract_files_env_and_args(live: LiveServer, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_training_contract_files_env_and_args(
+    live: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("KAMADO_TEST_CANARY", "server-secret")
     src = write_script(tmp_path / "src", CONTRACT_PROBE)
-    est = _estimator(live, src, hyperparameters={"lr": 0.1, "optimizer": "adam", "x": True, "depth": 3},
-                     environment={"MY_VAR": "1"})
+    est = _estimator(
+        live,
+        src,
+        hyperparameters={"lr": 0.1, "optimizer": "adam", "x": True, "depth": 3},
+        environment={"MY_VAR": "1"},
+    )
     est.fit({"train": str(_csv(tmp_path / "d"))}, logs=False)
     out = live.client.extract_model(est.model_data, tmp_path / "m")  # type: ignore[arg-type]
     report = json.loads((out / "report.json").read_text())
@@ -130,9 +148,11 @@ def test_exception_becomes_failure_reason(live: LiveServer, tmp_path: Path) -> N
 
 
 def test_failure_file_wins(live: LiveServer, tmp_path: Path) -> None:
-    script = ("import os, sys\n"
-              "open(os.path.join(os.environ['SM_OUTPUT_DIR'], 'failure'), 'w').write('bad input: 3 rows')\n"
-              "sys.exit(3)\n")
+    script = (
+        "import os, sys\n"
+        "open(os.path.join(os.environ['SM_OUTPUT_DIR'], 'failure'), 'w').write('bad input: 3 rows')\n"
+        "sys.exit(3)\n"
+    )
     src = write_script(tmp_path / "src", script)
     est = _estimator(live, src)
     est.fit(wait=False, job_name="failfile")
@@ -153,13 +173,15 @@ def test_max_runtime_stops_the_job(live: LiveServer, tmp_path: Path) -> None:
 
 
 def test_stop_on_request_and_stop_is_refused_when_terminal(live: LiveServer, tmp_path: Path) -> None:
-    script = ("import os, signal, sys, time\n"
-              "def bye(*_):\n"
-              "    open(os.path.join(os.environ['SM_MODEL_DIR'], 'partial.txt'), 'w').write('saved')\n"
-              "    sys.exit(0)\n"
-              "signal.signal(signal.SIGTERM, bye)\n"
-              "print('ready', flush=True)\n"
-              "time.sleep(60)\n")
+    script = (
+        "import os, signal, sys, time\n"
+        "def bye(*_):\n"
+        "    open(os.path.join(os.environ['SM_MODEL_DIR'], 'partial.txt'), 'w').write('saved')\n"
+        "    sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, bye)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
     src = write_script(tmp_path / "src", script)
     _estimator(live, src).fit(wait=False, job_name="stop-me")
     deadline = time.monotonic() + 20
@@ -177,14 +199,19 @@ def test_stop_on_request_and_stop_is_refused_when_terminal(live: LiveServer, tmp
 
 
 def test_log_metric_helper_and_metric_series(live: LiveServer, tmp_path: Path) -> None:
-    script = ("import kamado\n"
-              "for step in range(5):\n"
-              "    kamado.log_metric('loss', 1.0 / (step + 1), step=step)\n"
-              "print('validation:accuracy=0.75')\n"
-              "print('validation:accuracy=not-a-number')\n")
+    script = (
+        "import kamado\n"
+        "for step in range(5):\n"
+        "    kamado.log_metric('loss', 1.0 / (step + 1), step=step)\n"
+        "print('validation:accuracy=0.75')\n"
+        "print('validation:accuracy=not-a-number')\n"
+    )
     src = write_script(tmp_path / "src", script)
-    est = _estimator(live, src, metric_definitions=[{"Name": "validation:accuracy",
-                                                     "Regex": "validation:accuracy=([^ ]+)"}])
+    est = _estimator(
+        live,
+        src,
+        metric_definitions=[{"Name": "validation:accuracy", "Regex": "validation:accuracy=([^ ]+)"}],
+    )
     est.fit(logs=False)
     job = est.latest_training_job
     assert job is not None
@@ -228,8 +255,11 @@ def test_requirements_are_installed_into_a_cached_environment(live: LiveServer, 
     (pkg / "kamado_test_localpkg" / "__init__.py").write_text("VALUE = 42\n")
     (pkg / "pyproject.toml").write_text(
         '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
-        '[project]\nname = "kamado-test-localpkg"\nversion = "1.0"\n')
-    src = write_script(tmp_path / "src", "import kamado_test_localpkg, sklearn\nprint('value', kamado_test_localpkg.VALUE)\n")
+        '[project]\nname = "kamado-test-localpkg"\nversion = "1.0"\n'
+    )
+    src = write_script(
+        tmp_path / "src", "import kamado_test_localpkg, sklearn\nprint('value', kamado_test_localpkg.VALUE)\n"
+    )
     (src / "requirements.txt").write_text("./localpkg\n")
     est = _estimator(live, src)
     est.fit(wait=False, job_name="goodreqs")
@@ -242,9 +272,11 @@ def test_requirements_are_installed_into_a_cached_environment(live: LiveServer, 
 
 @pytest.mark.parametrize("live", [{"max_cpus": 1.0}], indirect=True)
 def test_jobs_queue_when_the_machine_is_full(live: LiveServer, tmp_path: Path) -> None:
-    script = ("import time, os\n"
-              "t0 = time.time(); time.sleep(0.8)\n"
-              "open(os.path.join(os.environ['SM_MODEL_DIR'], 't'), 'w').write(f'{t0} {time.time()}')\n")
+    script = (
+        "import time, os\n"
+        "t0 = time.time(); time.sleep(0.8)\n"
+        "open(os.path.join(os.environ['SM_MODEL_DIR'], 't'), 'w').write(f'{t0} {time.time()}')\n"
+    )
     src = write_script(tmp_path / "src", script)
     for i in range(2):
         _estimator(live, src).fit(wait=False, job_name=f"q-{i}")
@@ -273,23 +305,63 @@ def _assert_nothing_created(live: LiveServer) -> None:
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"TrainingJobName": "a", "HyperParameters": {"sagemaker_program": '"x.py"'}, "HyperParamters": {}},
-         "HyperParamters"),
-        ({"TrainingJobName": "bad_name!", "AlgorithmSpecification": {"ContainerEntrypoint": ["true"]}},
-         "TrainingJobName"),
-        ({"TrainingJobName": "a", "AlgorithmSpecification": {"ContainerEntrypoint": ["true"]},
-          "HyperParameters": {"lr": 0.1}}, "HyperParameters"),
+        (
+            {
+                "TrainingJobName": "a",
+                "HyperParameters": {"sagemaker_program": '"x.py"'},
+                "HyperParamters": {},
+            },
+            "HyperParamters",
+        ),
+        (
+            {"TrainingJobName": "bad_name!", "AlgorithmSpecification": {"ContainerEntrypoint": ["true"]}},
+            "TrainingJobName",
+        ),
+        (
+            {
+                "TrainingJobName": "a",
+                "AlgorithmSpecification": {"ContainerEntrypoint": ["true"]},
+                "HyperParameters": {"lr": 0.1},
+            },
+            "HyperParameters",
+        ),
         ({"TrainingJobName": "a"}, "body"),
-        ({"TrainingJobName": "a", "AlgorithmSpecification": {"ContainerEntrypoint": ["true"]},
-          "ResourceConfig": {"InstanceType": "ml.nope"}}, "ResourceConfig.InstanceType"),
-        ({"TrainingJobName": "a", "AlgorithmSpecification": {"ContainerEntrypoint": ["true"]},
-          "InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {
-              "S3Uri": "file:///etc/passwd"}}}]}, "InputDataConfig[0].DataSource.S3DataSource.S3Uri"),
-        ({"TrainingJobName": "a", "AlgorithmSpecification": {"ContainerEntrypoint": ["true"],
-                                                             "MetricDefinitions": [{"Name": "x", "Regex": "("}]}},
-         "AlgorithmSpecification.MetricDefinitions[0].Regex"),
-        ({"TrainingJobName": "a", "AlgorithmSpecification": {"ContainerEntrypoint": ["true"]},
-          "StoppingCondition": {"MaxRuntimeInSeconds": 0}}, "StoppingCondition.MaxRuntimeInSeconds"),
+        (
+            {
+                "TrainingJobName": "a",
+                "AlgorithmSpecification": {"ContainerEntrypoint": ["true"]},
+                "ResourceConfig": {"InstanceType": "ml.nope"},
+            },
+            "ResourceConfig.InstanceType",
+        ),
+        (
+            {
+                "TrainingJobName": "a",
+                "AlgorithmSpecification": {"ContainerEntrypoint": ["true"]},
+                "InputDataConfig": [
+                    {"ChannelName": "train", "DataSource": {"S3DataSource": {"S3Uri": "file:///etc/passwd"}}}
+                ],
+            },
+            "InputDataConfig[0].DataSource.S3DataSource.S3Uri",
+        ),
+        (
+            {
+                "TrainingJobName": "a",
+                "AlgorithmSpecification": {
+                    "ContainerEntrypoint": ["true"],
+                    "MetricDefinitions": [{"Name": "x", "Regex": "("}],
+                },
+            },
+            "AlgorithmSpecification.MetricDefinitions[0].Regex",
+        ),
+        (
+            {
+                "TrainingJobName": "a",
+                "AlgorithmSpecification": {"ContainerEntrypoint": ["true"]},
+                "StoppingCondition": {"MaxRuntimeInSeconds": 0},
+            },
+            "StoppingCondition.MaxRuntimeInSeconds",
+        ),
     ],
 )
 def test_bad_requests_are_400_naming_the_field(live: LiveServer, body: object, field: str) -> None:
@@ -310,9 +382,14 @@ def test_missing_entry_point_and_channel_are_rejected_before_anything_runs(live:
     resp = _post(live, {**base, "HyperParameters": {**base["HyperParameters"], "sagemaker_program": '"nope.py"'}})
     assert resp.status_code == 400 and "nope.py" in resp.json()["message"]
     missing = uri.replace(uri.rsplit("/", 1)[-1], "0" * 64)
-    resp = _post(live, {**base, "HyperParameters": {**base["HyperParameters"], "sagemaker_program": '"train.py"'},
-                        "InputDataConfig": [{"ChannelName": "train",
-                                             "DataSource": {"S3DataSource": {"S3Uri": missing}}}]})
+    resp = _post(
+        live,
+        {
+            **base,
+            "HyperParameters": {**base["HyperParameters"], "sagemaker_program": '"train.py"'},
+            "InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {"S3Uri": missing}}}],
+        },
+    )
     assert resp.status_code == 400 and "does not exist" in resp.json()["message"]
     _assert_nothing_created(live)
     with pytest.raises(InvalidSpec, match="entry_point"):
@@ -320,14 +397,29 @@ def test_missing_entry_point_and_channel_are_rejected_before_anything_runs(live:
 
 
 def test_oversized_and_malformed_bodies(live: LiveServer) -> None:
-    big = httpx.post(f"{live.url}/api/v1/training-jobs", content=b"x" * (2 << 20),
-                     headers={"content-type": "application/json"}, timeout=10)
+    big = httpx.post(
+        f"{live.url}/api/v1/training-jobs",
+        content=b"x" * (2 << 20),
+        headers={"content-type": "application/json"},
+        timeout=10,
+    )
     assert big.status_code == 413 and big.json()["code"] == "PayloadTooLarge"
-    deep = httpx.post(f"{live.url}/api/v1/training-jobs", content=b"[" * 100_000 + b"]" * 100_000,
-                      headers={"content-type": "application/json"}, timeout=10)
-    assert deep.status_code in (400, 413) and deep.json()["code"] in ("ValidationException", "PayloadTooLarge")
-    garbage = httpx.post(f"{live.url}/api/v1/training-jobs", content=b"{not json",
-                         headers={"content-type": "application/json"}, timeout=10)
+    deep = httpx.post(
+        f"{live.url}/api/v1/training-jobs",
+        content=b"[" * 100_000 + b"]" * 100_000,
+        headers={"content-type": "application/json"},
+        timeout=10,
+    )
+    assert deep.status_code in (400, 413) and deep.json()["code"] in (
+        "ValidationException",
+        "PayloadTooLarge",
+    )
+    garbage = httpx.post(
+        f"{live.url}/api/v1/training-jobs",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
+        timeout=10,
+    )
     assert garbage.status_code == 400
     assert httpx.get(f"{live.url}/healthz").status_code == 200
     _assert_nothing_created(live)
@@ -343,10 +435,12 @@ def test_describe_missing_job_and_list_validation(live: LiveServer) -> None:
 
 
 def test_model_tarball_shape(live: LiveServer, tmp_path: Path) -> None:
-    script = ("import os\n"
-              "d = os.environ['SM_MODEL_DIR']\n"
-              "os.makedirs(os.path.join(d, 'sub'))\n"
-              "open(os.path.join(d, 'sub', 'w.bin'), 'wb').write(b'abc')\n")
+    script = (
+        "import os\n"
+        "d = os.environ['SM_MODEL_DIR']\n"
+        "os.makedirs(os.path.join(d, 'sub'))\n"
+        "open(os.path.join(d, 'sub', 'w.bin'), 'wb').write(b'abc')\n"
+    )
     src = write_script(tmp_path / "src", script)
     est = _estimator(live, src)
     est.fit(logs=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -19,8 +19,13 @@ from kamado.core.settings import Settings
 UPLOAD_LIMIT = 10 << 30
 
 
-def create_app(settings: Settings | None = None, *, executor: Executor | None = None,
-               run_reconcilers: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    executor: Executor | None = None,
+    run_reconcilers: bool = True,
+    on_shutdown: Callable[[], None] | None = None,
+) -> FastAPI:
     settings = settings or Settings.from_env()
     platform = Platform.open(settings, executor=executor)
 
@@ -32,6 +37,8 @@ def create_app(settings: Settings | None = None, *, executor: Executor | None = 
             yield
         finally:
             platform.close()
+            if on_shutdown is not None:
+                on_shutdown()
 
     app = FastAPI(
         title="kamado",
@@ -45,11 +52,15 @@ def create_app(settings: Settings | None = None, *, executor: Executor | None = 
     app.state.platform = platform
     app.state.last_request = time.monotonic()
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_request_bytes, upload_limit=UPLOAD_LIMIT,
-                       upload_prefixes=("/api/v1/trees/",))
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default_limit=settings.max_request_bytes,
+        upload_limit=UPLOAD_LIMIT,
+        upload_prefixes=("/api/v1/trees/",),
+    )
 
     @app.middleware("http")
-    async def _touch(request, call_next):  # type: ignore[no-untyped-def]
+    async def _touch(request, call_next):  # type: ignore[no-untyped-def,unused-ignore]
         app.state.last_request = time.monotonic()
         return await call_next(request)
 

@@ -54,9 +54,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         err = KamadoError(str(exc.detail))
-        code = {400: "ValidationException", 404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}.get(
-            exc.status_code, "HttpError"
-        )
+        code = {
+            400: "ValidationException",
+            404: "NotFound",
+            405: "MethodNotAllowed",
+            413: "PayloadTooLarge",
+        }.get(exc.status_code, "HttpError")
         body = {**err.to_problem(), "status": exc.status_code, "code": code, "title": code}
         return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM)
 

@@ -13,7 +13,9 @@ PROBLEM = b"application/problem+json"
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, default_limit: int, upload_limit: int, upload_prefixes: tuple[str, ...]) -> None:
+    def __init__(
+        self, app: ASGIApp, *, default_limit: int, upload_limit: int, upload_prefixes: tuple[str, ...]
+    ) -> None:
         self.app = app
         self.default_limit = default_limit
         self.upload_limit = upload_limit
@@ -68,12 +70,22 @@ class BodyLimitMiddleware:
 
     @staticmethod
     async def _reject(send: Send, limit: int) -> None:
-        err = PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes; send less data "
-                              "per request (upload large files as source or data directories).")
+        err = PayloadTooLarge(
+            f"The request body is larger than the limit of {limit} bytes; send less data "
+            "per request (upload large files as source or data directories)."
+        )
         body = json.dumps(err.to_problem()).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", PROBLEM), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", PROBLEM),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

@@ -20,12 +20,15 @@ from kamado.training.service import TrainingService
 def make_executor(settings: Settings) -> Executor:
     """Executors by name; third-party ones come later through an entry-point group."""
     builtins: dict[str, Any] = {
-        "local": lambda: LocalExecutor(settings.home / "tasks", max_cpus=settings.max_cpus,
-                                       max_memory_mb=settings.max_memory_mb),
+        "local": lambda: LocalExecutor(
+            settings.home / "tasks", max_cpus=settings.max_cpus, max_memory_mb=settings.max_memory_mb
+        ),
     }
     if settings.executor not in builtins:
-        raise InvalidSpec(f"Unknown executor {settings.executor!r}; available: {sorted(builtins)}.",
-                          details=[{"field": "executor"}])
+        raise InvalidSpec(
+            f"Unknown executor {settings.executor!r}; available: {sorted(builtins)}.",
+            details=[{"field": "executor"}],
+        )
     return builtins[settings.executor]()
 
 

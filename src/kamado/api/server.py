@@ -41,8 +41,10 @@ def _acquire_home_lock(home: Path) -> Any:
 
 
 def serve(settings: Settings, *, idle_shutdown_s: float | None = None, log_level: str = "info") -> None:
-    logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     lock = _acquire_home_lock(settings.home)
     sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -50,11 +52,17 @@ def serve(settings: Settings, *, idle_shutdown_s: float | None = None, log_level
     host, port = sock.getsockname()[:2]
     display_host = f"[{host}]" if ":" in host else host
     url = f"http://{display_host}:{port}"
-    app = create_app(settings)
-    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=10)
-    server = uvicorn.Server(config)
     info_file = settings.home / "server.json"
+
+    def forget_info() -> None:
+        # Runs in the lifespan's shutdown, before uvicorn re-raises the signal that stopped it.
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(info_file.read_text()).get("pid") == os.getpid():
+                info_file.unlink()
+
+    app = create_app(settings, on_shutdown=forget_info)
+    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on", timeout_graceful_shutdown=10)
+    server = uvicorn.Server(config)
 
     async def main() -> None:
         watcher = None
@@ -71,9 +79,7 @@ def serve(settings: Settings, *, idle_shutdown_s: float | None = None, log_level
     try:
         asyncio.run(main())
     finally:
-        with contextlib.suppress(OSError, ValueError):
-            if json.loads(info_file.read_text()).get("pid") == os.getpid():
-                info_file.unlink()
+        forget_info()
         lock.close()
 
 

@@ -134,9 +134,7 @@ def _tarinfo(rel: str, *, is_dir: bool, executable: bool, size: int) -> tarfile.
     return info
 
 
-def write_targz(
-    dest: Path, entries: Iterable[DirEntry], *, expected: dict[str, tuple[str, int]] | None = None
-) -> str:
+def write_targz(dest: Path, entries: Iterable[DirEntry], *, expected: dict[str, tuple[str, int]] | None = None) -> str:
     """Write ``entries`` (in the order given) as a deterministic ``.tar.gz``; returns the archive's sha256.
 
     ``expected`` maps a file's rel path to the (sha256, size) it had when it was hashed; a file whose bytes
@@ -271,9 +269,7 @@ def _member_name(archive: Path, member: tarfile.TarInfo) -> str | None:
     try:
         return validate_key(name, field="archive member")
     except InvalidSpec as exc:
-        raise _unsafe(
-            archive, f"member {ascii(member.name)[:80]} has an unsafe name ({exc.message})"
-        ) from None
+        raise _unsafe(archive, f"member {ascii(member.name)[:80]} has an unsafe name ({exc.message})") from None
 
 
 def _member_kind(member: tarfile.TarInfo) -> str | None:
@@ -318,9 +314,7 @@ def extract_archive(
         with (
             open(archive, "rb") as raw,
             _decompressed(raw) as plain,
-            tarfile.open(
-                fileobj=_CappedReader(plain, stream_cap, archive), mode="r|", tarinfo=_GuardedTarInfo
-            ) as tar,
+            tarfile.open(fileobj=_CappedReader(plain, stream_cap, archive), mode="r|", tarinfo=_GuardedTarInfo) as tar,
         ):
             for member in tar:
                 count += 1

@@ -30,9 +30,7 @@ def _open_local(url: str) -> ArtifactStore:
         if parts.netloc not in ("", "localhost") or parts.query or parts.fragment:
             raise InvalidSpec(
                 f"Artifact store URL {url!r} must name a local absolute path, e.g. file:///srv/kamado/artifacts.",
-                details=[
-                    {"field": "artifact_store_url", "message": "file URL with a host, query or fragment"}
-                ],
+                details=[{"field": "artifact_store_url", "message": "file URL with a host, query or fragment"}],
             )
         path = unquote(parts.path)
         if not path.startswith("/"):

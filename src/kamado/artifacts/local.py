@@ -99,9 +99,7 @@ class LocalArtifactStore(ArtifactStore):
         One trailing '/' is dropped, so the URI of a prefix (as :func:`tree_uri` returns) maps back too.
         """
         if not isinstance(uri, str) or not uri:
-            raise InvalidSpec(
-                "uri must be a non-empty string.", details=[{"field": "uri", "message": "empty"}]
-            )
+            raise InvalidSpec("uri must be a non-empty string.", details=[{"field": "uri", "message": "empty"}])
         if any(not ch.isprintable() for ch in uri):
             # Never part of a key; refused up front because URL parsers drop tabs/newlines ('a\r\nb' -> 'ab').
             raise self._outside(uri)
@@ -178,9 +176,7 @@ class LocalArtifactStore(ArtifactStore):
         try:
             return cast(BinaryIO, self._fs.open(path.as_posix(), "rb"))
         except FileNotFoundError:  # deleted between the check and the open
-            raise NotFound(
-                f"Artifact {key!r} does not exist in {self.root_uri}.", details={"key": key}
-            ) from None
+            raise NotFound(f"Artifact {key!r} does not exist in {self.root_uri}.", details={"key": key}) from None
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -190,9 +186,7 @@ class LocalArtifactStore(ArtifactStore):
         try:
             return int(self._fs.size(path.as_posix()))
         except FileNotFoundError:
-            raise NotFound(
-                f"Artifact {key!r} does not exist in {self.root_uri}.", details={"key": key}
-            ) from None
+            raise NotFound(f"Artifact {key!r} does not exist in {self.root_uri}.", details={"key": key}) from None
 
     def list(self, prefix: str) -> Iterator[str]:
         """Sorted keys under ``prefix``; files that are not valid keys (temp files, strays) are skipped.

@@ -98,15 +98,13 @@ class TreeManifest:
 
 
 def _canonical(files: tuple[TreeFile, ...]) -> bytes:
-    return json.dumps(
-        [asdict(f) for f in files], sort_keys=True, separators=(",", ":"), ensure_ascii=True
-    ).encode("ascii")
+    return json.dumps([asdict(f) for f in files], sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode(
+        "ascii"
+    )
 
 
 def _bad_manifest(reason: str) -> InvalidSpec:
-    return InvalidSpec(
-        f"Invalid tree manifest: {reason}.", details=[{"field": "manifest", "message": reason}]
-    )
+    return InvalidSpec(f"Invalid tree manifest: {reason}.", details=[{"field": "manifest", "message": reason}])
 
 
 def _tree_file(item: Any) -> TreeFile:
@@ -242,9 +240,7 @@ def _copy_verified(store: ArtifactStore, key: str, target: Path, f: TreeFile, di
         try:
             src = store.open_read(key)
         except NotFound:
-            raise KamadoError(
-                f"Tree {digest} is incomplete in the artifact store: {f.path!r} is missing."
-            ) from None
+            raise KamadoError(f"Tree {digest} is incomplete in the artifact store: {f.path!r} is missing.") from None
         with src, open(tmp, "xb") as out:
             while chunk := src.read(_CHUNK):
                 h.update(chunk)

@@ -13,8 +13,11 @@ from rich.table import Table
 
 from kamado.core.errors import KamadoError
 
-app = typer.Typer(help="kamado: train, tune and serve ML models on your own machines.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="kamado: train, tune and serve ML models on your own machines.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 jobs = typer.Typer(help="Training jobs: list, describe, logs, stop, rerun.", no_args_is_help=True)
 app.add_typer(jobs, name="jobs")
 console = Console(highlight=False)
@@ -55,7 +58,7 @@ def _kv(pairs: list[str], what: str) -> dict[str, str]:
 @app.command()
 def server(
     host: Annotated[str, typer.Option(help="Address to bind (default loopback only).")] = "",
-    port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = -1,
+    port: Annotated[int | None, typer.Option(min=0, max=65535, help="Port (0 picks a free one).")] = None,
     home: Annotated[Path | None, typer.Option(help="KAMADO_HOME: metadata, artifacts, job dirs.")] = None,
     database_url: Annotated[str | None, typer.Option(help="sqlite:///path or postgresql://...")] = None,
     artifacts: Annotated[str | None, typer.Option(help="Artifact store: a directory or file:// URI.")] = None,
@@ -69,15 +72,22 @@ def server(
     overrides: dict[str, Any] = {"home": home, "database_url": database_url, "artifacts_url": artifacts}
     if host:
         overrides["host"] = host
-    if port >= 0:
+    if port is not None:
         overrides["port"] = port
     settings = Settings.from_env(**overrides)
     if home is not None and database_url is None:
-        settings = Settings.from_env(**{**overrides, "database_url": f"sqlite:///{Path(home).resolve() / 'kamado.db'}",
-                                        "artifacts_url": artifacts or str(Path(home).resolve() / "artifacts")})
+        settings = Settings.from_env(
+            **{
+                **overrides,
+                "database_url": f"sqlite:///{Path(home).resolve() / 'kamado.db'}",
+                "artifacts_url": artifacts or str(Path(home).resolve() / "artifacts"),
+            }
+        )
     if settings.host not in ("127.0.0.1", "localhost", "::1"):
-        err_console.print(f"[yellow]warning[/]: binding {settings.host}: anyone who can reach this address can run "
-                          "code here. Token authentication is not implemented yet; prefer 127.0.0.1.")
+        err_console.print(
+            f"[yellow]warning[/]: binding {settings.host}: anyone who can reach this address can run "
+            "code here. Token authentication is not implemented yet; prefer 127.0.0.1."
+        )
     try:
         serve(settings, idle_shutdown_s=idle_shutdown or None, log_level=log_level)
     except KamadoError as exc:
@@ -88,8 +98,8 @@ def server(
 def info(output: OutputOpt = "table") -> None:
     """Show the server kamado talks to and what it can run."""
     try:
-        c = _client()
-        data = {"url": c.url, **c.info()}
+        with _client() as c:
+            data = {"url": c.url, **c.info()}
     except KamadoError as exc:
         _fail(exc)
     if output == "json":
@@ -121,18 +131,28 @@ def train(
             hps[k] = json.loads(v)
         except ValueError:
             hps[k] = v
-    est = Estimator(entry_point=entry_point, source_dir=source_dir, hyperparameters=hps, instance_type=instance_type,
-                    metric_definitions=[{"Name": k, "Regex": v} for k, v in _kv(metric, "--metric").items()],
-                    max_run=max_run)
+    metrics = [{"Name": k, "Regex": v} for k, v in _kv(metric, "--metric").items()]
+    channels = _kv(channel, "--channel") or None
     try:
-        est.fit(_kv(channel, "--channel") or None, wait=wait, logs=wait and output != "json", job_name=name)
-    except TrainingJobFailed as exc:
-        _show_job(est.latest_training_job.describe() if est.latest_training_job else {}, output)
-        _fail(exc)
+        with _client() as c:
+            est = Estimator(
+                entry_point=entry_point,
+                source_dir=source_dir,
+                hyperparameters=hps,
+                instance_type=instance_type,
+                metric_definitions=metrics,
+                max_run=max_run,
+                client=c,
+            )
+            try:
+                est.fit(channels, wait=wait, logs=wait and output != "json", job_name=name)
+            except TrainingJobFailed as exc:
+                _show_job(est.latest_training_job.describe() if est.latest_training_job else {}, output)
+                _fail(exc)
+            assert est.latest_training_job is not None
+            _show_job(est.latest_training_job.describe(), output)
     except KamadoError as exc:
         _fail(exc)
-    assert est.latest_training_job is not None
-    _show_job(est.latest_training_job.describe(), output)
 
 
 def _show_job(desc: dict[str, Any], output: str) -> None:
@@ -167,8 +187,13 @@ def _show_job(desc: dict[str, Any], output: str) -> None:
             console.print(f"  {k}: {json.dumps(v) if isinstance(v, dict) else v}", markup=False)
     usage = desc.get("ResourceUsage")
     if usage:
-        console.print("Resources: " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                                                 for k, v in usage.items() if v is not None), markup=False)
+        console.print(
+            "Resources: "
+            + ", ".join(
+                f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in usage.items() if v is not None
+            ),
+            markup=False,
+        )
     transitions = desc.get("SecondaryStatusTransitions") or []
     if transitions:
         console.print("Timeline:", style="bold")
@@ -186,11 +211,13 @@ def jobs_list(
     """List training jobs, newest first."""
     try:
         items = []
-        for item in _client().iter_training_jobs(StatusEquals=status, NameContains=name_contains,
-                                                 MaxResults=min(limit, 100)):
-            items.append(item)
-            if len(items) >= limit:
-                break
+        with _client() as c:
+            for item in c.iter_training_jobs(
+                StatusEquals=status, NameContains=name_contains, MaxResults=min(limit, 100)
+            ):
+                items.append(item)
+                if len(items) >= limit:
+                    break
     except KamadoError as exc:
         _fail(exc)
     if output == "json":
@@ -200,8 +227,12 @@ def jobs_list(
     for col in ("name", "status", "secondary", "created"):
         table.add_column(col)
     for it in items:
-        table.add_row(it["TrainingJobName"], it["TrainingJobStatus"], it.get("SecondaryStatus", ""),
-                      str(it.get("CreationTime", "")))
+        table.add_row(
+            it["TrainingJobName"],
+            it["TrainingJobStatus"],
+            it.get("SecondaryStatus", ""),
+            str(it.get("CreationTime", "")),
+        )
     console.print(table)
 
 
@@ -209,7 +240,8 @@ def jobs_list(
 def jobs_describe(name: str, output: OutputOpt = "table") -> None:
     """Show a job's status, timeline, metrics, lineage and model location."""
     try:
-        _show_job(_client().describe_training_job(name), output)
+        with _client() as c:
+            _show_job(c.describe_training_job(name), output)
     except KamadoError as exc:
         _fail(exc)
 
@@ -218,9 +250,10 @@ def jobs_describe(name: str, output: OutputOpt = "table") -> None:
 def jobs_logs(name: str, follow: Annotated[bool, typer.Option("--follow", "-f")] = False) -> None:
     """Print a job's log; with -f keep following until the job ends."""
     try:
-        for text in _client().stream_training_job_logs(name, follow=follow):
-            sys.stdout.write(text)
-            sys.stdout.flush()
+        with _client() as c:
+            for text in c.stream_training_job_logs(name, follow=follow):
+                sys.stdout.write(text)
+                sys.stdout.flush()
     except KamadoError as exc:
         _fail(exc)
 
@@ -229,7 +262,8 @@ def jobs_logs(name: str, follow: Annotated[bool, typer.Option("--follow", "-f")]
 def jobs_stop(name: str) -> None:
     """Ask a running job to stop (SIGTERM, then SIGKILL after the grace period)."""
     try:
-        _client().stop_training_job(name)
+        with _client() as c:
+            c.stop_training_job(name)
     except KamadoError as exc:
         _fail(exc)
     console.print(f"Stopping {name}", markup=False)
@@ -244,12 +278,12 @@ def jobs_rerun(
 ) -> None:
     """Reproduce a job: same code, data, hyperparameters and resources, under a new name."""
     try:
-        c = _client()
-        new = c.rerun_training_job(name, new_name)["TrainingJobName"]
-        if wait:
-            desc = c.wait_for_training_job(new, on_log=None if output == "json" else sys.stdout.write)
-        else:
-            desc = c.describe_training_job(new)
+        with _client() as c:
+            new = c.rerun_training_job(name, new_name)["TrainingJobName"]
+            if wait:
+                desc = c.wait_for_training_job(new, on_log=None if output == "json" else sys.stdout.write)
+            else:
+                desc = c.describe_training_job(new)
     except KamadoError as exc:
         _fail(exc)
     _show_job(desc, output)

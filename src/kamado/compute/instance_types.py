@@ -130,9 +130,7 @@ CATALOG: dict[str, InstanceType] = {
 
 # ml.<family>.<size>: family is letters then a generation digit then optional attribute letters (m5d, g4dn,
 # c7gn, trn1, inf2); size is medium, large, xlarge or <N>xlarge.
-_NAME = re.compile(
-    r"^ml\.(?P<family>[a-z]+[0-9]+[a-z0-9-]*)\.(?P<size>medium|large|xlarge|(?P<n>[1-9][0-9]*)xlarge)$"
-)
+_NAME = re.compile(r"^ml\.(?P<family>[a-z]+[0-9]+[a-z0-9-]*)\.(?P<size>medium|large|xlarge|(?P<n>[1-9][0-9]*)xlarge)$")
 _GIB_PER_VCPU = {"c": 2, "m": 4, "t": 4, "g": 4, "p": 4, "r": 8, "x": 16}
 _DEFAULT_GIB_PER_VCPU = 4
 

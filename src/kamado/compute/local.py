@@ -145,9 +145,7 @@ class LocalExecutor(Executor):
             return
         # Written before the signal: the shim reads the grace from it, and a shim that has not started the
         # command yet sees it and never starts it.
-        _shim.write_json_atomic(
-            str(state_dir / "cancel.json"), {"grace_s": grace_s, "requested_at": time.time()}
-        )
+        _shim.write_json_atomic(str(state_dir / "cancel.json"), {"grace_s": grace_s, "requested_at": time.time()})
         launch = _shim.read_json(str(state_dir / "launch.json"))
         if launch is None:
             return
@@ -212,9 +210,7 @@ class LocalExecutor(Executor):
     def _handle(self, task_id: str, state_dir: Path, launch: dict[str, Any] | None) -> TaskHandle:
         data: dict[str, Any] = {"state_dir": str(state_dir)}
         if launch:
-            data.update(
-                pid=launch.get("pid"), start_time=launch.get("start_time"), boot_id=launch.get("boot_id")
-            )
+            data.update(pid=launch.get("pid"), start_time=launch.get("start_time"), boot_id=launch.get("boot_id"))
         return TaskHandle(task_id=task_id, executor=self.name, data=data)
 
     def _spawn(self, state_dir: Path) -> dict[str, Any]:
@@ -427,20 +423,14 @@ def _validate(spec: TaskSpec) -> None:
     if not spec.command or not all(isinstance(a, str) for a in spec.command) or not spec.command[0]:
         errors.append({"field": "command", "message": "must be a non-empty list of strings"})
     if not all(isinstance(k, str) and isinstance(v, str) and k and "=" not in k for k, v in spec.env.items()):
-        errors.append(
-            {"field": "env", "message": "keys and values must be strings; keys non-empty without '='"}
-        )
+        errors.append({"field": "env", "message": "keys and values must be strings; keys non-empty without '='"})
     if not os.path.isabs(spec.workdir) or not os.path.isdir(spec.workdir):
-        errors.append(
-            {"field": "workdir", "message": f"{spec.workdir!r} must be an existing absolute directory"}
-        )
+        errors.append({"field": "workdir", "message": f"{spec.workdir!r} must be an existing absolute directory"})
     if spec.mount_policy not in ("auto", "require"):
         errors.append({"field": "mount_policy", "message": "must be 'auto' or 'require'"})
     for target, source in spec.mounts.items():
         if not os.path.isabs(target) or not os.path.isabs(source):
-            errors.append(
-                {"field": f"mounts[{target!r}]", "message": "target and source must be absolute paths"}
-            )
+            errors.append({"field": f"mounts[{target!r}]", "message": "target and source must be absolute paths"})
     lim = spec.limits
     for field in ("max_runtime_s", "memory_mb", "max_processes", "max_file_size_mb"):
         value = getattr(lim, field)

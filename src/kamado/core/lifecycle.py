@@ -31,14 +31,17 @@ class SecondaryStatus(StrEnum):
     RESTARTING = "Restarting"
 
 
-TERMINAL_TRAINING_STATES = frozenset(
-    {TrainingJobStatus.COMPLETED, TrainingJobStatus.FAILED, TrainingJobStatus.STOPPED}
-)
+TERMINAL_TRAINING_STATES = frozenset({TrainingJobStatus.COMPLETED, TrainingJobStatus.FAILED, TrainingJobStatus.STOPPED})
 
 #: Legal primary-status transitions. Anything else is refused atomically by the store's compare-and-set.
 TRAINING_TRANSITIONS: dict[TrainingJobStatus, frozenset[TrainingJobStatus]] = {
     TrainingJobStatus.IN_PROGRESS: frozenset(
-        {TrainingJobStatus.COMPLETED, TrainingJobStatus.FAILED, TrainingJobStatus.STOPPING, TrainingJobStatus.STOPPED}
+        {
+            TrainingJobStatus.COMPLETED,
+            TrainingJobStatus.FAILED,
+            TrainingJobStatus.STOPPING,
+            TrainingJobStatus.STOPPED,
+        }
     ),
     TrainingJobStatus.STOPPING: frozenset(
         {TrainingJobStatus.STOPPED, TrainingJobStatus.FAILED, TrainingJobStatus.COMPLETED}

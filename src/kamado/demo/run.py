@@ -58,4 +58,5 @@ def run_demo(console: Console) -> None:
         console.rule("result")
         _show_job(est.latest_training_job.describe(), "table")
         console.print(f"model_data: {est.model_data}", markup=False)
+        client.close()
     console.print(f"demo finished in {time.monotonic() - started:.1f} s")

@@ -23,8 +23,10 @@ if __name__ == "__main__":
 
     train = pd.concat(pd.read_csv(os.path.join(args.train, f), header=None) for f in sorted(os.listdir(args.train)))
     X, y = train.iloc[:, 1:], train.iloc[:, 0]
-    clf = DecisionTreeClassifier(max_leaf_nodes=args.max_leaf_nodes if args.max_leaf_nodes > 0 else None,
-                                 random_state=args.random_state)
+    clf = DecisionTreeClassifier(
+        max_leaf_nodes=args.max_leaf_nodes if args.max_leaf_nodes > 0 else None,
+        random_state=args.random_state,
+    )
     clf.fit(X, y)
     print(f"train_accuracy={accuracy_score(y, clf.predict(X)):.4f}")
 

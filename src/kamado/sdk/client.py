@@ -21,8 +21,14 @@ from kamado.core.errors import InvalidSpec, KamadoError, error_from_problem
 
 
 class Client:
-    def __init__(self, url: str | None = None, *, transport: httpx.BaseTransport | None = None,
-                 timeout: float = 60.0, autostart: bool = True) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 60.0,
+        autostart: bool = True,
+    ) -> None:
         if url is None:
             url = os.environ.get("KAMADO_URL")
         if url is None and transport is None:
@@ -60,18 +66,18 @@ class Client:
         return resp.content
 
     def info(self) -> dict[str, Any]:
-        return self._request("GET", "/api/v1/info")  # type: ignore[no-any-return]
+        return self._request("GET", "/api/v1/info")
 
     # -- training jobs --------------------------------------------------------------------------------
     def create_training_job(self, request: dict[str, Any]) -> dict[str, str]:
-        return self._request("POST", "/api/v1/training-jobs", json=request)  # type: ignore[no-any-return]
+        return self._request("POST", "/api/v1/training-jobs", json=request)
 
     def describe_training_job(self, name: str) -> dict[str, Any]:
-        return self._request("GET", f"/api/v1/training-jobs/{name}")  # type: ignore[no-any-return]
+        return self._request("GET", f"/api/v1/training-jobs/{name}")
 
     def list_training_jobs(self, **params: Any) -> dict[str, Any]:
         clean = {k: v for k, v in params.items() if v is not None}
-        return self._request("GET", "/api/v1/training-jobs", params=clean)  # type: ignore[no-any-return]
+        return self._request("GET", "/api/v1/training-jobs", params=clean)
 
     def iter_training_jobs(self, **params: Any) -> Iterator[dict[str, Any]]:
         token = None
@@ -87,15 +93,17 @@ class Client:
 
     def rerun_training_job(self, name: str, new_name: str | None = None) -> dict[str, str]:
         body = {"TrainingJobName": new_name} if new_name else None
-        return self._request("POST", f"/api/v1/training-jobs/{name}/rerun", json=body)  # type: ignore[no-any-return]
+        return self._request("POST", f"/api/v1/training-jobs/{name}/rerun", json=body)
 
     def training_job_metrics(self, name: str, metric: str | None = None) -> list[dict[str, Any]]:
         params = {"MetricName": metric} if metric else None
-        return self._request("GET", f"/api/v1/training-jobs/{name}/metrics", params=params)["Metrics"]  # type: ignore[no-any-return]
+        return self._request("GET", f"/api/v1/training-jobs/{name}/metrics", params=params)["Metrics"]
 
     def training_job_logs(self, name: str, *, after: int = 0, wait: float = 0, limit: int = 1000) -> dict[str, Any]:
-        return self._request(  # type: ignore[no-any-return]
-            "GET", f"/api/v1/training-jobs/{name}/logs", params={"after": after, "wait": wait, "limit": limit},
+        return self._request(
+            "GET",
+            f"/api/v1/training-jobs/{name}/logs",
+            params={"after": after, "wait": wait, "limit": limit},
             timeout=wait + 30,
         )
 
@@ -110,8 +118,14 @@ class Client:
             if not follow or page["Complete"]:
                 return
 
-    def wait_for_training_job(self, name: str, *, poll_s: float = 0.25, timeout_s: float | None = None,
-                              on_log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    def wait_for_training_job(
+        self,
+        name: str,
+        *,
+        poll_s: float = 0.25,
+        timeout_s: float | None = None,
+        on_log: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         if on_log is not None:
             for text in self.stream_training_job_logs(name, follow=True):
@@ -131,8 +145,10 @@ class Client:
 
         local = Path(path)
         if not local.is_dir():
-            raise InvalidSpec(f"{str(local)!r} is not a directory; pass a directory of files to upload.",
-                              details=[{"field": "path", "message": "not a directory"}])
+            raise InvalidSpec(
+                f"{str(local)!r} is not a directory; pass a directory of files to upload.",
+                details=[{"field": "path", "message": "not a directory"}],
+            )
         with tempfile.TemporaryDirectory(prefix="kamado-upload-") as tmp:
             archive = Path(tmp) / "tree.tar.gz"
             manifest = pack_dir(local, archive)
@@ -142,8 +158,12 @@ class Client:
                 if exc.code not in ("ResourceNotFound", "NotFound"):
                     raise
             with open(archive, "rb") as f:
-                resp = self._request("PUT", f"/api/v1/trees/{manifest.digest}", content=f,
-                                     headers={"Content-Type": "application/gzip"})
+                resp = self._request(
+                    "PUT",
+                    f"/api/v1/trees/{manifest.digest}",
+                    content=f,
+                    headers={"Content-Type": "application/gzip"},
+                )
             return str(resp["Uri"])
 
     def upload_file(self, path: str | os.PathLike[str]) -> str:

@@ -20,12 +20,33 @@ from kamado.core.names import unique_name
 from kamado.sdk.client import Client
 
 #: SageMaker SDK arguments that mean nothing on a kamado server; accepted so scripts run unchanged.
-_IGNORED_SAGEMAKER_ARGS = frozenset({
-    "role", "framework_version", "py_version", "image_uri", "sagemaker_session", "volume_size", "volume_kms_key",
-    "output_kms_key", "subnets", "security_group_ids", "model_uri", "model_channel_name", "container_log_level",
-    "code_location", "dependencies", "enable_sagemaker_metrics", "disable_profiler", "debugger_hook_config",
-    "profiler_config", "use_spot_instances", "max_wait", "keep_alive_period_in_seconds", "distribution",
-})
+_IGNORED_SAGEMAKER_ARGS = frozenset(
+    {
+        "role",
+        "framework_version",
+        "py_version",
+        "image_uri",
+        "sagemaker_session",
+        "volume_size",
+        "volume_kms_key",
+        "output_kms_key",
+        "subnets",
+        "security_group_ids",
+        "model_uri",
+        "model_channel_name",
+        "container_log_level",
+        "code_location",
+        "dependencies",
+        "enable_sagemaker_metrics",
+        "disable_profiler",
+        "debugger_hook_config",
+        "profiler_config",
+        "use_spot_instances",
+        "max_wait",
+        "keep_alive_period_in_seconds",
+        "distribution",
+    }
+)
 
 
 class TrainingJobFailed(KamadoError):
@@ -145,26 +166,36 @@ class Estimator:
                 )
             return self.client.upload_directory(src), entry.as_posix()
         if not entry.is_file():
-            raise InvalidSpec(f"entry_point {self.entry_point!r} does not exist.",
-                              details=[{"field": "entry_point", "message": "file not found"}])
+            raise InvalidSpec(
+                f"entry_point {self.entry_point!r} does not exist.",
+                details=[{"field": "entry_point", "message": "file not found"}],
+            )
         return self.client.upload_file(entry), entry.name
 
     def _channel_uri(self, name: str, value: str | TrainingInput) -> dict[str, Any]:
         data = value.s3_data if isinstance(value, TrainingInput) else value
         if not isinstance(data, str):
-            raise InvalidSpec(f"Channel {name!r} must be a path, a URI or a TrainingInput.",
-                              details=[{"field": f"inputs.{name}"}])
+            raise InvalidSpec(
+                f"Channel {name!r} must be a path, a URI or a TrainingInput.",
+                details=[{"field": f"inputs.{name}"}],
+            )
         if "://" not in data:
             local = Path(data)
             if not local.exists():
-                raise InvalidSpec(f"Channel {name!r}: local path {data!r} does not exist.",
-                                  details=[{"field": f"inputs.{name}", "message": "path not found"}])
+                raise InvalidSpec(
+                    f"Channel {name!r}: local path {data!r} does not exist.",
+                    details=[{"field": f"inputs.{name}", "message": "path not found"}],
+                )
             data = self.client.upload_directory(local) if local.is_dir() else self.client.upload_file(local)
         channel: dict[str, Any] = {
             "ChannelName": name,
-            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": data,
-                                            "S3DataDistributionType": getattr(value, "distribution",
-                                                                              "FullyReplicated")}},
+            "DataSource": {
+                "S3DataSource": {
+                    "S3DataType": "S3Prefix",
+                    "S3Uri": data,
+                    "S3DataDistributionType": getattr(value, "distribution", "FullyReplicated"),
+                }
+            },
         }
         if isinstance(value, TrainingInput):
             if value.content_type:
@@ -184,8 +215,10 @@ class Estimator:
         elif isinstance(inputs, Mapping):
             channels = dict(inputs)
         else:
-            raise InvalidSpec("inputs must be a path/URI, a TrainingInput, or a dict of channel name to those.",
-                              details=[{"field": "inputs"}])
+            raise InvalidSpec(
+                "inputs must be a path/URI, a TrainingInput, or a dict of channel name to those.",
+                details=[{"field": "inputs"}],
+            )
         name = job_name or unique_name(self.base_job_name or Path(self.entry_point).stem.replace("_", "-"))
         hps = self.hyperparameters()
         hps["sagemaker_program"] = json.dumps(program)
@@ -193,8 +226,10 @@ class Estimator:
         hps["sagemaker_job_name"] = json.dumps(name)
         request: dict[str, Any] = {
             "TrainingJobName": name,
-            "AlgorithmSpecification": {"TrainingInputMode": self.input_mode,
-                                       "MetricDefinitions": self.metric_definitions},
+            "AlgorithmSpecification": {
+                "TrainingInputMode": self.input_mode,
+                "MetricDefinitions": self.metric_definitions,
+            },
             "HyperParameters": hps,
             "InputDataConfig": [self._channel_uri(n, v) for n, v in channels.items()],
             "ResourceConfig": {"InstanceType": self.instance_type, "InstanceCount": self.instance_count},

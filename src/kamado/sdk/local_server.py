@@ -55,10 +55,22 @@ def ensure_local_server(home: Path | None = None) -> str:
         env = {**os.environ, "KAMADO_HOME": str(home)}
         with open(log_path, "ab") as log_file:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "kamado", "server", "--port", "0",
-                 "--idle-shutdown", str(AUTOSTART_IDLE_SHUTDOWN_S)],
-                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                start_new_session=True, env=env, close_fds=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "kamado",
+                    "server",
+                    "--port",
+                    "0",
+                    "--idle-shutdown",
+                    str(AUTOSTART_IDLE_SHUTDOWN_S),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
+                close_fds=True,
             )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:

@@ -9,6 +9,7 @@ An acknowledged write is durable (SQLite: WAL + ``synchronous=FULL``; PostgreSQL
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -44,7 +45,7 @@ class MetadataStore(ABC):
     def list(self, kind: str, query: ListQuery | None = None) -> Page: ...
 
     @abstractmethod
-    def list_in_states(self, kind: str, states: Iterable[str]) -> list[ResourceRecord]:
+    def list_in_states(self, kind: str, states: Iterable[str]) -> builtins.list[ResourceRecord]:
         """Every resource of ``kind`` in one of ``states``, oldest first (reconcilers' work list)."""
 
     @abstractmethod
@@ -93,7 +94,7 @@ class MetadataStore(ABC):
     def update_attempt_handle(self, kind: str, name: str, attempt: int, handle: dict[str, Any]) -> None: ...
 
     @abstractmethod
-    def list_attempts(self, kind: str, name: str) -> list[AttemptRecord]: ...
+    def list_attempts(self, kind: str, name: str) -> builtins.list[AttemptRecord]: ...
 
     # -- logs and metrics -----------------------------------------------------------------------------
     @abstractmethod
@@ -115,16 +116,16 @@ class MetadataStore(ABC):
         """The largest ``end_offset`` recorded for the attempt (0 if none): where a reader resumes."""
 
     @abstractmethod
-    def read_logs(self, kind: str, name: str, *, after_seq: int = 0, limit: int = 1000) -> list[LogChunk]: ...
+    def read_logs(self, kind: str, name: str, *, after_seq: int = 0, limit: int = 1000) -> builtins.list[LogChunk]: ...
 
     @abstractmethod
     def append_metrics(self, kind: str, name: str, points: Sequence[MetricPoint]) -> None: ...
 
     @abstractmethod
-    def read_metrics(self, kind: str, name: str, metric: str | None = None) -> list[MetricPoint]: ...
+    def read_metrics(self, kind: str, name: str, metric: str | None = None) -> builtins.list[MetricPoint]: ...
 
     @abstractmethod
-    def final_metrics(self, kind: str, name: str) -> list[MetricPoint]:
+    def final_metrics(self, kind: str, name: str) -> builtins.list[MetricPoint]:
         """The last recorded point of each metric, sorted by metric name."""
 
     @abstractmethod

@@ -9,6 +9,7 @@ writes are serialised by a lock, so SQLite sees one writer at a time.
 from __future__ import annotations
 
 import base64
+import builtins
 import hashlib
 import hmac
 import json
@@ -40,7 +41,11 @@ from kamado.store.base import MetadataStore
 from kamado.store.records import AttemptRecord, ListQuery, LogChunk, MetricPoint, Page, ResourceRecord
 
 MAX_PAGE = 100
-_SORT_COLUMNS = {"name": t.resources.c.name, "created_at": t.resources.c.created_at, "state": t.resources.c.state}
+_SORT_COLUMNS = {
+    "name": t.resources.c.name,
+    "created_at": t.resources.c.created_at,
+    "state": t.resources.c.state,
+}
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -120,9 +125,7 @@ class SqlStore(MetadataStore):
                     with conn.begin():
                         yield conn
             except OperationalError as exc:  # locked database, lost connection
-                raise ServiceUnavailable(
-                    f"The metadata store is unavailable ({exc.orig}); retry in a moment."
-                ) from exc
+                raise ServiceUnavailable(f"The metadata store is unavailable ({exc.orig}); retry in a moment.") from exc
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -202,8 +205,19 @@ class SqlStore(MetadataStore):
                 f"(names are unique and identify the resource).",
                 details={"field": "name", "name": name},
             ) from exc
-        return ResourceRecord(**{k: v for k, v in values.items() if k not in ("spec", "status", "tags")},
-                              spec=spec, status=status, tags=tags or {})
+        return ResourceRecord(
+            kind=kind,
+            name=name,
+            arn=arn,
+            state=state,
+            spec=spec,
+            status=status,
+            tags=tags or {},
+            parent=parent,
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
 
     def _get_row(self, conn: Connection, kind: str, name: str, *, lock: bool = False) -> Any:
         stmt = sa.select(t.resources).where(t.resources.c.kind == kind, t.resources.c.name == name)
@@ -211,9 +225,7 @@ class SqlStore(MetadataStore):
             stmt = stmt.with_for_update()
         row = conn.execute(stmt).first()
         if row is None:
-            raise NotFound(
-                f"Could not find {_kind_label(kind)} '{name}'.", details={"kind": kind, "name": name}
-            )
+            raise NotFound(f"Could not find {_kind_label(kind)} '{name}'.", details={"kind": kind, "name": name})
         return row
 
     def get(self, kind: str, name: str) -> ResourceRecord:
@@ -292,12 +304,10 @@ class SqlStore(MetadataStore):
         next_token = None
         if len(rows) > limit:
             last = rows[limit - 1]
-            next_token = self._sign(
-                {"s": q.sort_by, "o": q.sort_order, "v": getattr(last, q.sort_by), "i": last.id}
-            )
+            next_token = self._sign({"s": q.sort_by, "o": q.sort_order, "v": getattr(last, q.sort_by), "i": last.id})
         return Page(items=items, next_token=next_token)
 
-    def list_in_states(self, kind: str, states: Iterable[str]) -> list[ResourceRecord]:
+    def list_in_states(self, kind: str, states: Iterable[str]) -> builtins.list[ResourceRecord]:
         r = t.resources.c
         with self._read() as conn:
             rows = conn.execute(
@@ -349,8 +359,12 @@ class SqlStore(MetadataStore):
         conn.execute(
             sa.update(t.resources)
             .where(t.resources.c.id == row.id)
-            .values(state=to_state, status=json.dumps(status, sort_keys=True), version=row.version + 1,
-                    updated_at=now)
+            .values(
+                state=to_state,
+                status=json.dumps(status, sort_keys=True),
+                version=row.version + 1,
+                updated_at=now,
+            )
         )
         return ResourceRecord(
             kind=row.kind,
@@ -405,8 +419,9 @@ class SqlStore(MetadataStore):
                 conn.execute(sa.insert(t.attempts).values(**values))
         except IntegrityError as exc:
             raise ResourceInUse(f"Attempt {attempt} of {_kind_label(kind)} '{name}' was already started.") from exc
-        return AttemptRecord(kind=kind, name=name, attempt=attempt, state="Running", handle=handle,
-                             started_at=started_at)
+        return AttemptRecord(
+            kind=kind, name=name, attempt=attempt, state="Running", handle=handle, started_at=started_at
+        )
 
     def _attempt_where(self, kind: str, name: str, attempt: int) -> Any:
         a = t.attempts.c
@@ -426,9 +441,9 @@ class SqlStore(MetadataStore):
         where = self._attempt_where(kind, name, attempt)
         with self._write() as conn:
             res = conn.execute(
-                sa.update(t.attempts).where(where).values(
-                    state=state, ended_at=ended_at, exit_code=exit_code, reason=reason
-                )
+                sa.update(t.attempts)
+                .where(where)
+                .values(state=state, ended_at=ended_at, exit_code=exit_code, reason=reason)
             )
             if res.rowcount == 0:
                 raise NotFound(f"Attempt {attempt} of {_kind_label(kind)} '{name}' does not exist.")
@@ -443,12 +458,10 @@ class SqlStore(MetadataStore):
                 .values(handle=json.dumps(handle, sort_keys=True))
             )
 
-    def list_attempts(self, kind: str, name: str) -> list[AttemptRecord]:
+    def list_attempts(self, kind: str, name: str) -> builtins.list[AttemptRecord]:
         a = t.attempts.c
         with self._read() as conn:
-            rows = conn.execute(
-                sa.select(t.attempts).where(a.kind == kind, a.name == name).order_by(a.attempt)
-            ).all()
+            rows = conn.execute(sa.select(t.attempts).where(a.kind == kind, a.name == name).order_by(a.attempt)).all()
         return [self._attempt(row) for row in rows]
 
     # -- logs and metrics -----------------------------------------------------------------------------
@@ -488,7 +501,7 @@ class SqlStore(MetadataStore):
     def _metric_row(kind: str, name: str, p: MetricPoint) -> dict[str, Any]:
         return {"kind": kind, "name": name, "metric": p.metric, "value": p.value, "ts": p.ts, "step": p.step}
 
-    def read_logs(self, kind: str, name: str, *, after_seq: int = 0, limit: int = 1000) -> list[LogChunk]:
+    def read_logs(self, kind: str, name: str, *, after_seq: int = 0, limit: int = 1000) -> builtins.list[LogChunk]:
         c = t.log_chunks.c
         with self._read() as conn:
             rows = conn.execute(
@@ -508,7 +521,7 @@ class SqlStore(MetadataStore):
                 [self._metric_row(kind, name, p) for p in points],
             )
 
-    def read_metrics(self, kind: str, name: str, metric: str | None = None) -> list[MetricPoint]:
+    def read_metrics(self, kind: str, name: str, metric: str | None = None) -> builtins.list[MetricPoint]:
         m = t.metrics.c
         stmt = sa.select(t.metrics).where(m.kind == kind, m.name == name)
         if metric is not None:
@@ -517,7 +530,7 @@ class SqlStore(MetadataStore):
             rows = conn.execute(stmt.order_by(m.id)).all()
         return [MetricPoint(metric=r.metric, value=r.value, ts=r.ts, step=r.step) for r in rows]
 
-    def final_metrics(self, kind: str, name: str) -> list[MetricPoint]:
+    def final_metrics(self, kind: str, name: str) -> builtins.list[MetricPoint]:
         m = t.metrics.c
         last_ids = (
             sa.select(sa.func.max(m.id)).where(m.kind == kind, m.name == name).group_by(m.metric).scalar_subquery()

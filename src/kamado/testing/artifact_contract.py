@@ -148,9 +148,7 @@ class ArtifactStoreContract:
         assert list(store.list("")) == ["k"]
 
     @pytest.mark.parametrize("method", ["get_bytes", "get_file", "open_read", "size"])
-    def test_reading_a_missing_key_is_not_found(
-        self, store: ArtifactStore, method: str, tmp_path: Path
-    ) -> None:
+    def test_reading_a_missing_key_is_not_found(self, store: ArtifactStore, method: str, tmp_path: Path) -> None:
         store.put_bytes("present/x", b"1")
         with pytest.raises(NotFound) as err:
             _call(store, method, "present/missing", tmp_path)

@@ -192,9 +192,7 @@ class ExecutorContract:
         assert status.state is TaskState.STOPPED
         assert (Path(spec.workdir) / "got-term").read_text() == "yes"
         assert status.signal != signal.SIGKILL
-        assert time.monotonic() - started < 10, (
-            "the task exited at once; the executor must not wait the grace"
-        )
+        assert time.monotonic() - started < 10, "the task exited at once; the executor must not wait the grace"
 
     def test_cancel_escalates_to_sigkill_after_grace(self, executor: Executor, tmp_path: Path) -> None:
         code = (
@@ -223,9 +221,7 @@ class ExecutorContract:
     def test_timeout_is_timed_out(self, executor: Executor, tmp_path: Path) -> None:
         limits = Limits(max_runtime_s=0.5, stop_grace_s=0.5)
         started = time.monotonic()
-        handle = executor.submit(
-            self.make_spec(tmp_path, [PY, "-c", "import time; time.sleep(60)"], limits=limits)
-        )
+        handle = executor.submit(self.make_spec(tmp_path, [PY, "-c", "import time; time.sleep(60)"], limits=limits))
         status = wait_for(executor, handle)
         assert status.state is TaskState.TIMED_OUT
         assert status.reason and "runtime" in status.reason
@@ -293,9 +289,7 @@ class ExecutorContract:
         assert executor.submit(spec).task_id == spec.task_id  # after the end, still the same task
         assert (Path(spec.workdir) / "count").read_text() == "run\n"
 
-    def test_attach_after_restart_sees_running_task_and_result(
-        self, executor: Executor, tmp_path: Path
-    ) -> None:
+    def test_attach_after_restart_sees_running_task_and_result(self, executor: Executor, tmp_path: Path) -> None:
         code = (
             "import os, pathlib, time\npathlib.Path('ready').touch()\n"
             "while not os.path.exists('go'): time.sleep(0.01)\nprint('finished')"

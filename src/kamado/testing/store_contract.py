@@ -9,22 +9,44 @@ import threading
 import time
 
 import pytest
+from pydantic import ValidationError
 
 from kamado.core.errors import ConcurrentModification, IllegalTransition, InvalidSpec, NotFound, ResourceInUse
 from kamado.store.base import MetadataStore
 from kamado.store.records import ListQuery, MetricPoint
 
 
-def _create(store: MetadataStore, name: str, *, kind: str = "training-job", state: str = "InProgress",
-            parent: str | None = None) -> None:
-    store.create(kind=kind, name=name, arn=f"arn:test:{kind}/{name}", state=state, spec={"n": name},
-                 status={"SecondaryStatus": "Starting"}, tags={"team": "a"}, parent=parent)
+def _create(
+    store: MetadataStore,
+    name: str,
+    *,
+    kind: str = "training-job",
+    state: str = "InProgress",
+    parent: str | None = None,
+) -> None:
+    store.create(
+        kind=kind,
+        name=name,
+        arn=f"arn:test:{kind}/{name}",
+        state=state,
+        spec={"n": name},
+        status={"SecondaryStatus": "Starting"},
+        tags={"team": "a"},
+        parent=parent,
+    )
 
 
 class StoreContract:
     def test_create_get_round_trip(self, store: MetadataStore) -> None:
-        rec = store.create(kind="training-job", name="j1", arn="arn:x", state="InProgress",
-                           spec={"a": [1, 2], "b": {"c": "d"}}, status={"s": 1}, tags={"k": "v"})
+        rec = store.create(
+            kind="training-job",
+            name="j1",
+            arn="arn:x",
+            state="InProgress",
+            spec={"a": [1, 2], "b": {"c": "d"}},
+            status={"s": 1},
+            tags={"k": "v"},
+        )
         got = store.get("training-job", "j1")
         assert got == rec
         assert got.spec == {"a": [1, 2], "b": {"c": "d"}}
@@ -33,8 +55,8 @@ class StoreContract:
     def test_records_are_frozen(self, store: MetadataStore) -> None:
         _create(store, "frozen")
         rec = store.get("training-job", "frozen")
-        with pytest.raises(Exception):  # noqa: B017 - pydantic raises ValidationError on frozen models
-            rec.state = "Completed"  # type: ignore[misc]
+        with pytest.raises(ValidationError):
+            rec.state = "Completed"
 
     def test_duplicate_name_is_resource_in_use(self, store: MetadataStore) -> None:
         _create(store, "dup")
@@ -76,8 +98,13 @@ class StoreContract:
 
     def test_transition_is_compare_and_set(self, store: MetadataStore) -> None:
         _create(store, "t1")
-        rec = store.transition("training-job", "t1", from_states=["InProgress"], to_state="Completed",
-                               status_patch={"SecondaryStatus": "Completed", "x": 1})
+        rec = store.transition(
+            "training-job",
+            "t1",
+            from_states=["InProgress"],
+            to_state="Completed",
+            status_patch={"SecondaryStatus": "Completed", "x": 1},
+        )
         assert rec.state == "Completed" and rec.version == 2
         assert rec.status == {"SecondaryStatus": "Completed", "x": 1}
         with pytest.raises(IllegalTransition):
@@ -105,8 +132,10 @@ class StoreContract:
         assert names == ["job-0", "job-1", "job-2"] and page.next_token
         seen = list(names)
         while page.next_token:
-            page = store.list("training-job", ListQuery(limit=3, sort_by="created_at", sort_order="asc",
-                                                        page_token=page.next_token))
+            page = store.list(
+                "training-job",
+                ListQuery(limit=3, sort_by="created_at", sort_order="asc", page_token=page.next_token),
+            )
             seen += [r.name for r in page.items]
         assert seen == [f"job-{i}" for i in range(7)]
         done = store.list("training-job", ListQuery(states=["Completed"], sort_by="name", sort_order="desc"))
@@ -141,8 +170,9 @@ class StoreContract:
         _create(store, "c2", parent="p", state="Completed")
         _create(store, "c3")
         assert [r.name for r in store.list_in_states("training-job", ["InProgress"])] == ["c1", "c3"]
-        assert [r.name for r in store.list("training-job", ListQuery(parent="p", sort_by="name",
-                                                                    sort_order="asc")).items] == ["c1", "c2"]
+        assert [
+            r.name for r in store.list("training-job", ListQuery(parent="p", sort_by="name", sort_order="asc")).items
+        ] == ["c1", "c2"]
 
     def test_attempts_are_exactly_once(self, store: MetadataStore) -> None:
         _create(store, "att")
@@ -150,8 +180,7 @@ class StoreContract:
         with pytest.raises(ResourceInUse):
             store.start_attempt("training-job", "att", 1, handle={"pid": 2}, started_at=2.0)
         store.update_attempt_handle("training-job", "att", 1, {"pid": 3})
-        ended = store.end_attempt("training-job", "att", 1, state="Failed", ended_at=5.0, exit_code=1,
-                                  reason="boom")
+        ended = store.end_attempt("training-job", "att", 1, state="Failed", ended_at=5.0, exit_code=1, reason="boom")
         assert ended.handle == {"pid": 3} and ended.exit_code == 1 and ended.reason == "boom"
         store.start_attempt("training-job", "att", 2, handle={}, started_at=6.0)
         assert [a.attempt for a in store.list_attempts("training-job", "att")] == [1, 2]
@@ -171,8 +200,14 @@ class StoreContract:
     def test_log_offsets_and_metrics_commit_together(self, store: MetadataStore) -> None:
         _create(store, "off")
         assert store.log_offset("training-job", "off", 1) == 0
-        store.append_logs("training-job", "off", 1, [(1.0, "acc=0.5\n")], end_offset=8,
-                          metrics=[MetricPoint(metric="acc", value=0.5, ts=1.0)])
+        store.append_logs(
+            "training-job",
+            "off",
+            1,
+            [(1.0, "acc=0.5\n")],
+            end_offset=8,
+            metrics=[MetricPoint(metric="acc", value=0.5, ts=1.0)],
+        )
         store.append_logs("training-job", "off", 2, [(2.0, "x\n")], end_offset=2)
         assert store.log_offset("training-job", "off", 1) == 8
         assert store.log_offset("training-job", "off", 2) == 2
@@ -180,11 +215,15 @@ class StoreContract:
 
     def test_metrics_and_final_values(self, store: MetadataStore) -> None:
         _create(store, "m")
-        store.append_metrics("training-job", "m", [
-            MetricPoint(metric="loss", value=1.0, ts=1.0, step=0),
-            MetricPoint(metric="loss", value=0.5, ts=2.0, step=1),
-            MetricPoint(metric="acc", value=0.9, ts=2.0),
-        ])
+        store.append_metrics(
+            "training-job",
+            "m",
+            [
+                MetricPoint(metric="loss", value=1.0, ts=1.0, step=0),
+                MetricPoint(metric="loss", value=0.5, ts=2.0, step=1),
+                MetricPoint(metric="acc", value=0.9, ts=2.0),
+            ],
+        )
         assert [p.value for p in store.read_metrics("training-job", "m", "loss")] == [1.0, 0.5]
         final = store.final_metrics("training-job", "m")
         assert [(p.metric, p.value) for p in final] == [("acc", 0.9), ("loss", 0.5)]

@@ -68,8 +68,15 @@ class JobLayout:
         return self.root.parent / "home"
 
     def create(self, channels: list[str]) -> None:
-        for d in (self.config_dir, self.model_dir, self.output_data_dir, self.checkpoints_dir, self.code_dir,
-                  self.home_dir, self.root / "output" / "intermediate"):
+        for d in (
+            self.config_dir,
+            self.model_dir,
+            self.output_data_dir,
+            self.checkpoints_dir,
+            self.code_dir,
+            self.home_dir,
+            self.root / "output" / "intermediate",
+        ):
             d.mkdir(parents=True, exist_ok=True)
         for ch in channels:
             self.channel_dir(ch).mkdir(parents=True, exist_ok=True)
@@ -89,16 +96,15 @@ def script_args(hyperparameters: dict[str, str]) -> list[str]:
     for key in sorted(user_hyperparameters(hyperparameters)):
         value = decode_hyperparameter(hyperparameters[key])
         flag = f"--{key}" if len(key) > 1 else f"-{key}"
-        if isinstance(value, dict):
-            rendered = ",".join(f"{k}={v}" for k, v in value.items())
-        else:
-            rendered = str(value)
+        rendered = ",".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
         args += [flag, rendered]
     return args
 
 
 def user_hyperparameters(hyperparameters: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in hyperparameters.items() if not k.startswith("sagemaker_") and k != "_tuning_objective_metric"}
+    return {
+        k: v for k, v in hyperparameters.items() if not k.startswith("sagemaker_") and k != "_tuning_objective_metric"
+    }
 
 
 def write_config_files(layout: JobLayout, req: CreateTrainingJobRequest) -> None:
@@ -110,8 +116,11 @@ def write_config_files(layout: JobLayout, req: CreateTrainingJobRequest) -> None
         "current_group_name": "homogeneousCluster",
         "hosts": [CURRENT_HOST],
         "instance_groups": [
-            {"instance_group_name": "homogeneousCluster", "instance_type": req.ResourceConfig.InstanceType,
-             "hosts": [CURRENT_HOST]}
+            {
+                "instance_group_name": "homogeneousCluster",
+                "instance_type": req.ResourceConfig.InstanceType,
+                "hosts": [CURRENT_HOST],
+            }
         ],
         "network_interface_name": "eth0",
     }
@@ -182,14 +191,19 @@ def training_environment(
     }
     env: dict[str, str] = {}
     for key, value in base.items():
-        env[f"SM_{key.upper()}"] = value if isinstance(value, str) else json.dumps(value, sort_keys=True,
-                                                                                    separators=(",", ":"))
+        env[f"SM_{key.upper()}"] = (
+            value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
+        )
     for ch in channels:
         env[f"SM_CHANNEL_{ch.upper()}"] = p(layout.channel_dir(ch))
     for key, value in hps.items():
         env[f"SM_HP_{key.upper()}"] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     env["SM_TRAINING_ENV"] = json.dumps(
-        {**base, "channel_input_dirs": {ch: p(layout.channel_dir(ch)) for ch in channels}, "job_name": req.TrainingJobName},
+        {
+            **base,
+            "channel_input_dirs": {ch: p(layout.channel_dir(ch)) for ch in channels},
+            "job_name": req.TrainingJobName,
+        },
         sort_keys=True,
     )
     env.update(
@@ -203,8 +217,17 @@ def training_environment(
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
             "HOME": str(layout.home_dir),
-            "PATH": os.pathsep.join([python_bin_dir, "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin",
-                                     "/sbin", "/bin"]),
+            "PATH": os.pathsep.join(
+                [
+                    python_bin_dir,
+                    "/usr/local/sbin",
+                    "/usr/local/bin",
+                    "/usr/sbin",
+                    "/usr/bin",
+                    "/sbin",
+                    "/bin",
+                ]
+            ),
             "LANG": "C.UTF-8",
             # Honour the CPU reservation in numeric libraries instead of oversubscribing the machine.
             "OMP_NUM_THREADS": str(num_cpus),
@@ -219,8 +242,9 @@ def training_environment(
     return env
 
 
-def build_command(python: str, layout: JobLayout, req: CreateTrainingJobRequest, *, in_namespace: bool,
-                  user_args: list[str]) -> list[str]:
+def build_command(
+    python: str, layout: JobLayout, req: CreateTrainingJobRequest, *, in_namespace: bool, user_args: list[str]
+) -> list[str]:
     """How the toolkit launches the entry point: ``.py`` via Python, a package via ``-m``, else a shell."""
     spec = req.AlgorithmSpecification
     if spec.ContainerEntrypoint:

@@ -25,8 +25,9 @@ class EnvironmentBuildError(Exception):
 
 def packages_hash_of_current() -> str:
     """A hash of every distribution installed for the server's interpreter (lineage)."""
-    items = sorted(f"{d.metadata['Name']}=={d.version}".lower() for d in importlib.metadata.distributions()
-                   if d.metadata["Name"])
+    items = sorted(
+        f"{d.metadata['Name']}=={d.version}".lower() for d in importlib.metadata.distributions() if d.metadata["Name"]
+    )
     return hashlib.sha256("\n".join(items).encode()).hexdigest()
 
 
@@ -84,12 +85,18 @@ class EnvironmentBuilder:
             ]
         for cmd in steps:
             tail: list[str] = []
-            with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                  cwd=requirements_file.parent, errors="replace") as proc:
+            with subprocess.Popen(
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                cwd=requirements_file.parent,
+                errors="replace",
+            ) as proc:
                 assert proc.stdout is not None
                 for line in proc.stdout:
                     log(line)
-                    tail = (tail + [line.rstrip()])[-5:]
+                    tail = [*tail, line.rstrip()][-5:]
             if proc.returncode != 0:
                 last = " | ".join(x for x in tail if x)[-600:]
                 raise EnvironmentBuildError(f"installing requirements.txt failed (exit {proc.returncode}): {last}")
@@ -111,11 +118,16 @@ class EnvironmentBuilder:
 
     def _packages_hash(self, env_dir: Path) -> str:
         out = subprocess.run(
-            [str(env_dir / "bin" / "python"), "-c",
-             "import importlib.metadata as m,hashlib;"
-             "i=sorted(f\"{d.metadata['Name']}=={d.version}\".lower() for d in m.distributions() "
-             "if d.metadata['Name']);print(hashlib.sha256(chr(10).join(i).encode()).hexdigest())"],
-            capture_output=True, text=True, timeout=120,
+            [
+                str(env_dir / "bin" / "python"),
+                "-c",
+                "import importlib.metadata as m,hashlib;"
+                "i=sorted(f\"{d.metadata['Name']}=={d.version}\".lower() for d in m.distributions() "
+                "if d.metadata['Name']);print(hashlib.sha256(chr(10).join(i).encode()).hexdigest())",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         return out.stdout.strip() or "unknown"
 

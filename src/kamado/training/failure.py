@@ -32,8 +32,11 @@ def failure_reason(outcome: dict[str, Any], failure_file: Path, log_tail: str, *
         return f"ExecutorLost: {outcome.get('reason') or 'the task disappeared'}"[:MAX_REASON]
     exc_line = _last_exception_line(log_tail)
     if outcome.get("oom") or (exc_line and exc_line.startswith("MemoryError")):
-        return ("OutOfMemory: the job exceeded its memory limit"
-                + (f" ({exc_line})" if exc_line else "") + "; use a larger instance type or less data per step")[:MAX_REASON]
+        return (
+            "OutOfMemory: the job exceeded its memory limit"
+            + (f" ({exc_line})" if exc_line else "")
+            + "; use a larger instance type or less data per step"
+        )[:MAX_REASON]
     if exc_line:
         return f"AlgorithmError: {exc_line} (exit code {exit_code})"[:MAX_REASON]
     detail = outcome.get("reason")

@@ -11,10 +11,10 @@ so one large upload never stalls the loop; a job has at most one step in flight.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -59,7 +59,9 @@ class TrainingReconciler:
         *,
         clock: Clock | None = None,
         workers: int = 4,
+        inline: bool = False,
     ) -> None:
+        """``inline`` runs slow steps on the calling thread: deterministic unit tests, no sleeps."""
         self.store = store
         self.artifacts = artifacts
         self.executor = executor
@@ -79,6 +81,7 @@ class TrainingReconciler:
         self._packages_hash: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._inline = inline
 
     # -- loop -----------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -133,7 +136,10 @@ class TrainingReconciler:
                 with self._busy_lock:
                     self._busy.discard(name)
 
-        self._pool.submit(run)
+        if self._inline:
+            run()
+        else:
+            self._pool.submit(run)
 
     # -- one step -------------------------------------------------------------------------------------
     def _step(self, job: ResourceRecord) -> None:
@@ -147,16 +153,25 @@ class TrainingReconciler:
             return
         if st.get("StopRequested") or job.state == str(TrainingJobStatus.STOPPING):
             self.ledger.release(job.name)
-            self._terminal(job.name, TrainingJobStatus.STOPPED, SecondaryStatus.STOPPED,
-                           "Training job stopped before it started", reason=None)
+            self._terminal(
+                job.name,
+                TrainingJobStatus.STOPPED,
+                SecondaryStatus.STOPPED,
+                "Training job stopped before it started",
+                reason=None,
+            )
             return
         # Not started yet (or restarted mid-preparation): admit it when capacity frees.
         req = CreateTrainingJobRequest.model_validate(job.spec)
         reservation = reservation_for(resolve_instance_type(req.ResourceConfig.InstanceType), self.executor.capacity())
         if not self.ledger.try_reserve(job.name, reservation):
             if secondary != str(SecondaryStatus.PENDING):
-                patch = secondary_patch(st, SecondaryStatus.PENDING,
-                                        "Waiting for capacity: the executor is running other jobs", self.clock.now())
+                patch = secondary_patch(
+                    st,
+                    SecondaryStatus.PENDING,
+                    "Waiting for capacity: the executor is running other jobs",
+                    self.clock.now(),
+                )
                 self.store.update_status(KIND, job.name, patch)
             return
         self._spawn(job.name, self._prepare_and_launch, job.name)
@@ -168,8 +183,11 @@ class TrainingReconciler:
             return
         req = CreateTrainingJobRequest.model_validate(job.spec)
         now = self.clock.now()
-        self.store.update_status(KIND, name, secondary_patch(job.status, SecondaryStatus.DOWNLOADING,
-                                                             "Downloading input data", now))
+        self.store.update_status(
+            KIND,
+            name,
+            secondary_patch(job.status, SecondaryStatus.DOWNLOADING, "Downloading input data", now),
+        )
         attempts = self.store.list_attempts(KIND, name)
         attempt_no = (attempts[-1].attempt if attempts else 0) + 1
         job_dir = self.jobs_root / name / f"attempt-{attempt_no}"
@@ -187,26 +205,42 @@ class TrainingReconciler:
         except (PrepareError, EnvironmentBuildError) as exc:
             self._flush_install_log(name, attempt_no, install_log)
             self.ledger.release(name)
-            self._terminal(name, TrainingJobStatus.FAILED, SecondaryStatus.FAILED, "Training job failed",
-                           reason=f"ClientError: {exc}"[:1024])
+            self._terminal(
+                name,
+                TrainingJobStatus.FAILED,
+                SecondaryStatus.FAILED,
+                "Training job failed",
+                reason=f"ClientError: {exc}"[:1024],
+            )
             return
         self._flush_install_log(name, attempt_no, install_log)
         job = self.store.get(KIND, name)
         if job.status.get("StopRequested") or TrainingJobStatus(job.state).is_terminal():
             self.ledger.release(name)
             if not TrainingJobStatus(job.state).is_terminal():
-                self._terminal(name, TrainingJobStatus.STOPPED, SecondaryStatus.STOPPED,
-                               "Training job stopped before it started", reason=None)
+                self._terminal(
+                    name,
+                    TrainingJobStatus.STOPPED,
+                    SecondaryStatus.STOPPED,
+                    "Training job stopped before it started",
+                    reason=None,
+                )
             return
         started = self.clock.now()
         try:
-            self.store.start_attempt(KIND, name, attempt_no, started_at=started,
-                                     handle={"task_id": spec.task_id, "executor": self.executor.name})
+            self.store.start_attempt(
+                KIND,
+                name,
+                attempt_no,
+                started_at=started,
+                handle={"task_id": spec.task_id, "executor": self.executor.name},
+            )
         except ResourceInUse:
             return  # another controller got there first; it owns this attempt
         handle = self.executor.submit(spec)
-        self.store.update_attempt_handle(KIND, name, attempt_no, {**handle.data, "task_id": spec.task_id,
-                                                                   "executor": self.executor.name})
+        self.store.update_attempt_handle(
+            KIND, name, attempt_no, {**handle.data, "task_id": spec.task_id, "executor": self.executor.name}
+        )
         self._handles[name] = handle
         job = self.store.get(KIND, name)
         patch: dict[str, Any] = {
@@ -214,8 +248,12 @@ class TrainingReconciler:
             "AttemptActive": True,
             "JobDir": str(job_dir),
             "Lineage": lineage,
-            **secondary_patch(job.status, SecondaryStatus.TRAINING,
-                              "Training image download completed. Training in progress.", started),
+            **secondary_patch(
+                job.status,
+                SecondaryStatus.TRAINING,
+                "Training image download completed. Training in progress.",
+                started,
+            ),
         }
         if not job.status.get("TrainingStartTime"):
             patch["TrainingStartTime"] = started
@@ -252,9 +290,9 @@ class TrainingReconciler:
                 self.artifacts.download_prefix(key, dest)
             lineage["InputDataHashes"][ch.ChannelName] = digest or key
         if req.CheckpointConfig:
-            key, digest = self._resolve_optional(req.CheckpointConfig.S3Uri)
-            if key is not None:
-                self.artifacts.download_prefix(key, layout.checkpoints_dir)
+            ckpt_key, _ = self._resolve_optional(req.CheckpointConfig.S3Uri)
+            if ckpt_key is not None:
+                self.artifacts.download_prefix(ckpt_key, layout.checkpoints_dir)
         return lineage
 
     def _resolve(self, uri: str, what: str) -> tuple[str, str | None]:
@@ -282,8 +320,14 @@ class TrainingReconciler:
             now = self.clock.now()
             self.store.append_logs(KIND, name, attempt, [(now, "".join(lines))])
 
-    def _task_spec(self, job: ResourceRecord, req: CreateTrainingJobRequest, layout: contract.JobLayout,
-                   attempt_no: int, python: str) -> TaskSpec:
+    def _task_spec(
+        self,
+        job: ResourceRecord,
+        req: CreateTrainingJobRequest,
+        layout: contract.JobLayout,
+        attempt_no: int,
+        python: str,
+    ) -> TaskSpec:
         itype = resolve_instance_type(req.ResourceConfig.InstanceType)
         reservation = reservation_for(itype, self.executor.capacity())
         policy = self.settings.opt_ml_namespace
@@ -297,8 +341,14 @@ class TrainingReconciler:
         user_args = contract.script_args(req.HyperParameters)
         num_cpus = max(1, int(reservation.cpus))
         env = contract.training_environment(
-            layout, req, job_arn=job.arn, in_namespace=in_namespace, num_cpus=num_cpus, num_gpus=reservation.gpus,
-            python_bin_dir=str(Path(python).parent), user_args=user_args,
+            layout,
+            req,
+            job_arn=job.arn,
+            in_namespace=in_namespace,
+            num_cpus=num_cpus,
+            num_gpus=reservation.gpus,
+            python_bin_dir=str(Path(python).parent),
+            user_args=user_args,
         )
         first_start = job.status.get("TrainingStartTime")
         budget = float(req.StoppingCondition.MaxRuntimeInSeconds)
@@ -341,7 +391,9 @@ class TrainingReconciler:
         else:
             status = self.executor.poll(handle)
             self._pull_logs(job, handle, req)
-        if (job.status.get("StopRequested") or job.state == str(TrainingJobStatus.STOPPING)) and not status.state.is_terminal():
+        if (
+            job.status.get("StopRequested") or job.state == str(TrainingJobStatus.STOPPING)
+        ) and not status.state.is_terminal():
             if name not in self._cancelled and handle is not None:
                 self._cancelled.add(name)
                 self.executor.cancel(handle, self.settings.stop_grace_s)
@@ -352,38 +404,60 @@ class TrainingReconciler:
         attempt_no = int(job.status.get("Attempt", 0))
         if handle is not None:
             self._pull_logs(job, handle, req, final=True)
-        try:
-            self.store.end_attempt(KIND, name, attempt_no, state=str(status.state), ended_at=status.ended_at or self.clock.now(),
-                                   exit_code=status.exit_code, reason=status.reason)
-        except NotFound:
-            pass
+        with contextlib.suppress(NotFound):
+            self.store.end_attempt(
+                KIND,
+                name,
+                attempt_no,
+                state=str(status.state),
+                ended_at=status.ended_at or self.clock.now(),
+                exit_code=status.exit_code,
+                reason=status.reason,
+            )
         self._handles.pop(name, None)
         self._cancelled.discard(name)
         self.ledger.release(name)
         retries = req.RetryStrategy.MaximumRetryAttempts if req.RetryStrategy else 0
         if status.state == TaskState.LOST and attempt_no <= retries and not job.status.get("StopRequested"):
-            patch = {"AttemptActive": False, **secondary_patch(
-                job.status, SecondaryStatus.RESTARTING,
-                f"Restarting after a platform fault ({status.reason}); attempt {attempt_no + 1} of {retries + 1}",
-                self.clock.now())}
+            patch = {
+                "AttemptActive": False,
+                **secondary_patch(
+                    job.status,
+                    SecondaryStatus.RESTARTING,
+                    f"Restarting after a platform fault ({status.reason}); attempt {attempt_no + 1} of {retries + 1}",
+                    self.clock.now(),
+                ),
+            }
             self.store.update_status(KIND, name, patch)
             if handle is not None:
                 self.executor.cleanup(handle)
             return
         outcome = {
-            "state": str(status.state), "exit_code": status.exit_code, "signal": status.signal,
-            "reason": status.reason, "oom": status.oom, "started_at": status.started_at,
-            "ended_at": status.ended_at, "cpu_seconds": status.cpu_seconds, "peak_memory_mb": status.peak_memory_mb,
+            "state": str(status.state),
+            "exit_code": status.exit_code,
+            "signal": status.signal,
+            "reason": status.reason,
+            "oom": status.oom,
+            "started_at": status.started_at,
+            "ended_at": status.ended_at,
+            "cpu_seconds": status.cpu_seconds,
+            "peak_memory_mb": status.peak_memory_mb,
         }
-        patch = {"AttemptActive": False, "TaskOutcome": outcome, **secondary_patch(
-            job.status, SecondaryStatus.UPLOADING, "Uploading generated training model", self.clock.now())}
+        patch = {
+            "AttemptActive": False,
+            "TaskOutcome": outcome,
+            **secondary_patch(
+                job.status, SecondaryStatus.UPLOADING, "Uploading generated training model", self.clock.now()
+            ),
+        }
         self.store.update_status(KIND, name, patch)
         if handle is not None:
             self.executor.cleanup(handle)
         self._spawn(name, self._finish, name, None)
 
-    def _enforce_runtime_backstop(self, job: ResourceRecord, req: CreateTrainingJobRequest,
-                                  handle: TaskHandle | None) -> None:
+    def _enforce_runtime_backstop(
+        self, job: ResourceRecord, req: CreateTrainingJobRequest, handle: TaskHandle | None
+    ) -> None:
         """The executor enforces MaxRuntime itself; this catches an executor that failed to."""
         start = job.status.get("TrainingStartTime")
         if handle is None or not start or job.name in self._cancelled:
@@ -393,8 +467,9 @@ class TrainingReconciler:
             self._cancelled.add(job.name)
             self.executor.cancel(handle, 0)
 
-    def _pull_logs(self, job: ResourceRecord, handle: TaskHandle, req: CreateTrainingJobRequest,
-                   final: bool = False) -> None:
+    def _pull_logs(
+        self, job: ResourceRecord, handle: TaskHandle, req: CreateTrainingJobRequest, final: bool = False
+    ) -> None:
         name = job.name
         attempt_no = int(job.status.get("Attempt", 0))
         state = self._log_state.get(name)
@@ -446,12 +521,15 @@ class TrainingReconciler:
         outcome = job.status.get("TaskOutcome") or {}
         layout = contract.JobLayout(Path(job.status.get("JobDir", "")) / "opt-ml")
         state = TaskState(outcome.get("state", TaskState.LOST))
-        patch: dict[str, Any] = {"ResourceUsage": {
-            "CpuSeconds": outcome.get("cpu_seconds"),
-            "PeakMemoryMB": outcome.get("peak_memory_mb"),
-            "WallSeconds": (outcome["ended_at"] - outcome["started_at"])
-            if outcome.get("ended_at") and outcome.get("started_at") else None,
-        }}
+        patch: dict[str, Any] = {
+            "ResourceUsage": {
+                "CpuSeconds": outcome.get("cpu_seconds"),
+                "PeakMemoryMB": outcome.get("peak_memory_mb"),
+                "WallSeconds": (outcome["ended_at"] - outcome["started_at"])
+                if outcome.get("ended_at") and outcome.get("started_at")
+                else None,
+            }
+        }
         try:
             patch.update(self._upload_outputs(req, layout))
         except Exception as exc:
@@ -466,21 +544,44 @@ class TrainingReconciler:
             patch["TrainingTimeInSeconds"] = max(1, round(end - float(start)))
         stop_requested = job.status.get("StopRequested") or job.state == str(TrainingJobStatus.STOPPING)
         if state == TaskState.SUCCEEDED:
-            self._terminal(name, TrainingJobStatus.COMPLETED, SecondaryStatus.COMPLETED, "Training job completed",
-                           reason=None, patch=patch)
+            self._terminal(
+                name,
+                TrainingJobStatus.COMPLETED,
+                SecondaryStatus.COMPLETED,
+                "Training job completed",
+                reason=None,
+                patch=patch,
+            )
         elif state == TaskState.TIMED_OUT:
             limit = req.StoppingCondition.MaxRuntimeInSeconds
-            self._terminal(name, TrainingJobStatus.STOPPED, SecondaryStatus.MAX_RUNTIME_EXCEEDED,
-                           f"Training job reached MaxRuntimeInSeconds ({limit} s)",
-                           reason=f"MaxRuntimeExceeded: the job ran longer than MaxRuntimeInSeconds={limit}", patch=patch)
+            self._terminal(
+                name,
+                TrainingJobStatus.STOPPED,
+                SecondaryStatus.MAX_RUNTIME_EXCEEDED,
+                f"Training job reached MaxRuntimeInSeconds ({limit} s)",
+                reason=f"MaxRuntimeExceeded: the job ran longer than MaxRuntimeInSeconds={limit}",
+                patch=patch,
+            )
         elif state == TaskState.STOPPED or (stop_requested and state != TaskState.LOST):
-            self._terminal(name, TrainingJobStatus.STOPPED, SecondaryStatus.STOPPED, "Training job stopped",
-                           reason=None, patch=patch)
+            self._terminal(
+                name,
+                TrainingJobStatus.STOPPED,
+                SecondaryStatus.STOPPED,
+                "Training job stopped",
+                reason=None,
+                patch=patch,
+            )
         else:
             tail = self._log_tail(name)
             reason = failure_reason(outcome, layout.failure_file, tail, program=req.program())
-            self._terminal(name, TrainingJobStatus.FAILED, SecondaryStatus.FAILED, "Training job failed",
-                           reason=reason, patch=patch)
+            self._terminal(
+                name,
+                TrainingJobStatus.FAILED,
+                SecondaryStatus.FAILED,
+                "Training job failed",
+                reason=reason,
+                patch=patch,
+            )
         self._log_state.pop(name, None)
         self._stored_log_bytes.pop(name, None)
         self._extractors.pop(name, None)
@@ -522,8 +623,16 @@ class TrainingReconciler:
         chunks = self.store.read_logs(KIND, name, after_seq=0, limit=10_000)
         return "".join(c.data for c in chunks[-max_chunks:])[-20_000:]
 
-    def _terminal(self, name: str, state: TrainingJobStatus, secondary: SecondaryStatus, message: str, *,
-                  reason: str | None, patch: dict[str, Any] | None = None) -> None:
+    def _terminal(
+        self,
+        name: str,
+        state: TrainingJobStatus,
+        secondary: SecondaryStatus,
+        message: str,
+        *,
+        reason: str | None,
+        patch: dict[str, Any] | None = None,
+    ) -> None:
         job = self.store.get(KIND, name)
         if TrainingJobStatus(job.state).is_terminal():
             return

@@ -54,12 +54,16 @@ def resolve_data_uri(artifacts: ArtifactStore, uri: str, *, field: str) -> tuple
         from kamado.artifacts.trees import tree_exists
 
         if not tree_exists(artifacts, m.group(1)):
-            raise InvalidSpec(f"{field} {uri!r} names an upload that does not exist; upload it first.",
-                              details=[{"field": field, "message": "no such uploaded tree"}])
+            raise InvalidSpec(
+                f"{field} {uri!r} names an upload that does not exist; upload it first.",
+                details=[{"field": field, "message": "no such uploaded tree"}],
+            )
         return key, m.group(1)
     if not artifacts.exists(key) and next(iter(artifacts.list(key)), None) is None:
-        raise InvalidSpec(f"{field} {uri!r} does not exist in the artifact store (no object under that prefix).",
-                          details=[{"field": field, "message": "nothing under this URI"}])
+        raise InvalidSpec(
+            f"{field} {uri!r} does not exist in the artifact store (no object under that prefix).",
+            details=[{"field": field, "message": "nothing under this URI"}],
+        )
     return key, None
 
 
@@ -85,7 +89,12 @@ class TrainingService:
         return self.store.create(
             kind=KIND,
             name=req.TrainingJobName,
-            arn=arn("training-job", req.TrainingJobName, region=self.settings.region, account=self.settings.account),
+            arn=arn(
+                "training-job",
+                req.TrainingJobName,
+                region=self.settings.region,
+                account=self.settings.account,
+            ),
             state=str(TrainingJobStatus.IN_PROGRESS),
             spec=req.model_dump(mode="json", exclude_none=True),
             status=status,
@@ -98,8 +107,10 @@ class TrainingService:
         program = req.program()
         if submit is not None:
             if not isinstance(submit, str):
-                raise InvalidSpec("HyperParameters.sagemaker_submit_directory must be a URI string.",
-                                  details=[{"field": "HyperParameters.sagemaker_submit_directory"}])
+                raise InvalidSpec(
+                    "HyperParameters.sagemaker_submit_directory must be a URI string.",
+                    details=[{"field": "HyperParameters.sagemaker_submit_directory"}],
+                )
             _, digest = resolve_data_uri(self.artifacts, submit, field="HyperParameters.sagemaker_submit_directory")
             if digest and isinstance(program, str):
                 from kamado.artifacts.trees import load_tree_manifest
@@ -117,8 +128,11 @@ class TrainingService:
                 details=[{"field": "HyperParameters.sagemaker_submit_directory", "message": "missing"}],
             )
         for i, ch in enumerate(req.InputDataConfig):
-            resolve_data_uri(self.artifacts, ch.DataSource.S3DataSource.S3Uri,
-                             field=f"InputDataConfig[{i}].DataSource.S3DataSource.S3Uri")
+            resolve_data_uri(
+                self.artifacts,
+                ch.DataSource.S3DataSource.S3Uri,
+                field=f"InputDataConfig[{i}].DataSource.S3DataSource.S3Uri",
+            )
         if req.OutputDataConfig.S3OutputPath:
             try:
                 self.artifacts.key_from_uri(req.OutputDataConfig.S3OutputPath)
@@ -193,9 +207,17 @@ class TrainingService:
         if state == TrainingJobStatus.STOPPING:
             return  # already stopping: stop is idempotent
         now = time.time()
-        patch = {"StopRequested": True, **secondary_patch(rec.status, SecondaryStatus.STOPPING, "Stopping the training job", now)}
-        self.store.transition(KIND, name, from_states=[str(TrainingJobStatus.IN_PROGRESS)],
-                              to_state=str(TrainingJobStatus.STOPPING), status_patch=patch)
+        patch = {
+            "StopRequested": True,
+            **secondary_patch(rec.status, SecondaryStatus.STOPPING, "Stopping the training job", now),
+        }
+        self.store.transition(
+            KIND,
+            name,
+            from_states=[str(TrainingJobStatus.IN_PROGRESS)],
+            to_state=str(TrainingJobStatus.STOPPING),
+            status_patch=patch,
+        )
 
     def rerun(self, name: str, new_name: str | None = None) -> ResourceRecord:
         """Create a new job with the same code, data, hyperparameters and resources (all content-addressed)."""
@@ -238,9 +260,11 @@ def describe_record(rec: ResourceRecord, final_metrics: list[Any]) -> dict[str, 
             "TrainingStartTime": _ts(st.get("TrainingStartTime")),
             "TrainingEndTime": _ts(st.get("TrainingEndTime")),
             "SecondaryStatusTransitions": [
-                {**{k: v for k, v in t.items() if k not in ("StartTime", "EndTime")},
-                 "StartTime": _ts(t.get("StartTime")),
-                 **({"EndTime": _ts(t["EndTime"])} if t.get("EndTime") else {})}
+                {
+                    **{k: v for k, v in t.items() if k not in ("StartTime", "EndTime")},
+                    "StartTime": _ts(t.get("StartTime")),
+                    **({"EndTime": _ts(t["EndTime"])} if t.get("EndTime") else {}),
+                }
                 for t in st.get("SecondaryStatusTransitions", [])
             ],
             "FinalMetricDataList": [

@@ -47,10 +47,12 @@ class AlgorithmSpecificationSpec(_Shape):
     AlgorithmName: str | None = None
     TrainingInputMode: Literal["File", "FastFile"] = "File"
     MetricDefinitions: Annotated[list[MetricDefinition], Field(max_length=40)] = []
-    ContainerEntrypoint: Annotated[list[Annotated[str, Field(max_length=256)]] | None,
-                                   Field(min_length=1, max_length=100)] = None
-    ContainerArguments: Annotated[list[Annotated[str, Field(max_length=256)]] | None,
-                                  Field(min_length=1, max_length=100)] = None
+    ContainerEntrypoint: Annotated[
+        list[Annotated[str, Field(max_length=256)]] | None, Field(min_length=1, max_length=100)
+    ] = None
+    ContainerArguments: Annotated[
+        list[Annotated[str, Field(max_length=256)]] | None, Field(min_length=1, max_length=100)
+    ] = None
     EnableSageMakerMetricsTimeSeries: bool | None = None
 
 
@@ -158,7 +160,7 @@ class CreateTrainingJobRequest(_Shape):
             if bad:
                 raise ValueError(
                     f"values must be strings, as in SageMaker; JSON-encode {bad[:5]} "
-                    "(e.g. \"0.1\", \"\\\"adam\\\"\"; kamado.Estimator does this for you)"
+                    '(e.g. "0.1", "\\"adam\\""; kamado.Estimator does this for you)'
                 )
         return v
 

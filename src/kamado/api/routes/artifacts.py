@@ -21,7 +21,7 @@ router = APIRouter(tags=["artifacts"])
 
 
 def _platform(request: Request) -> Platform:
-    return request.app.state.platform  # type: ignore[no-any-return]
+    return request.app.state.platform
 
 
 @router.get("/trees/{digest}")
@@ -32,8 +32,12 @@ def get_tree(request: Request, digest: str) -> dict[str, Any]:
     if not trees.tree_exists(platform.artifacts, digest):
         raise NotFound(f"No uploaded tree with digest {digest}; upload it with PUT.")
     manifest = trees.load_tree_manifest(platform.artifacts, digest)
-    return {"Digest": digest, "Uri": trees.tree_uri(platform.artifacts, digest), "Files": len(manifest.files),
-            "TotalBytes": manifest.total_bytes}
+    return {
+        "Digest": digest,
+        "Uri": trees.tree_uri(platform.artifacts, digest),
+        "Files": len(manifest.files),
+        "TotalBytes": manifest.total_bytes,
+    }
 
 
 @router.put("/trees/{digest}", status_code=201)
@@ -52,8 +56,7 @@ async def put_tree(request: Request, digest: str) -> dict[str, Any]:
             async for chunk in request.stream():
                 f.write(chunk)
         if os.path.getsize(tmp_name) == 0:
-            raise InvalidSpec("The upload body is empty; send the directory as a .tar.gz.",
-                              details=[{"field": "body"}])
+            raise InvalidSpec("The upload body is empty; send the directory as a .tar.gz.", details=[{"field": "body"}])
         await run_in_threadpool(trees.store_tree_from_archive, platform.artifacts, Path(tmp_name), digest)
     finally:
         Path(tmp_name).unlink(missing_ok=True)
@@ -74,5 +77,4 @@ def download_artifact(request: Request, uri: str) -> StreamingResponse:
             while chunk := f.read(1 << 20):
                 yield chunk
 
-    return StreamingResponse(body(), media_type="application/octet-stream",
-                             headers={"Content-Length": str(size)})
+    return StreamingResponse(body(), media_type="application/octet-stream", headers={"Content-Length": str(size)})

@@ -19,7 +19,7 @@ router = APIRouter(tags=["training-jobs"])
 
 
 def _platform(request: Request) -> Platform:
-    return request.app.state.platform  # type: ignore[no-any-return]
+    return request.app.state.platform
 
 
 class RerunRequest(BaseModel):
@@ -71,8 +71,9 @@ def stop_training_job(request: Request, name: str) -> dict[str, Any]:
 
 
 @router.post("/training-jobs/{name}/rerun", status_code=201)
-def rerun_training_job(request: Request, name: str,
-                       body: Annotated[RerunRequest | None, Body()] = None) -> dict[str, str]:
+def rerun_training_job(
+    request: Request, name: str, body: Annotated[RerunRequest | None, Body()] = None
+) -> dict[str, str]:
     rec = _platform(request).training.rerun(name, body.TrainingJobName if body else None)
     return {"TrainingJobArn": rec.arn, "TrainingJobName": rec.name}
 
@@ -98,8 +99,12 @@ async def training_job_logs(
         await asyncio.sleep(0.05)
     events = [{"Seq": c.seq, "Attempt": c.attempt, "Timestamp": c.ts, "Message": c.data} for c in chunks if c.data]
     next_seq = chunks[-1].seq if chunks else after
-    return {"Events": events, "NextSeq": next_seq, "TrainingJobStatus": rec.state,
-            "Complete": done and len(chunks) < limit}
+    return {
+        "Events": events,
+        "NextSeq": next_seq,
+        "TrainingJobStatus": rec.state,
+        "Complete": done and len(chunks) < limit,
+    }
 
 
 @router.get("/training-jobs/{name}/metrics")
@@ -107,5 +112,4 @@ def training_job_metrics(request: Request, name: str, MetricName: str | None = N
     platform = _platform(request)
     platform.training.get(name)
     points = platform.store.read_metrics(KIND, name, MetricName)
-    return {"Metrics": [{"MetricName": p.metric, "Value": p.value, "Timestamp": p.ts, "Step": p.step}
-                        for p in points]}
+    return {"Metrics": [{"MetricName": p.metric, "Value": p.value, "Timestamp": p.ts, "Step": p.step} for p in points]}

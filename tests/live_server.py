@@ -31,8 +31,12 @@ class LiveServer:
 
 def start_server(home: Path, **overrides: Any) -> tuple[uvicorn.Server, threading.Thread, str, Any]:
     settings = Settings.from_env(
-        home=home, database_url=f"sqlite:///{home / 'kamado.db'}", artifacts_url=str(home / "artifacts"),
-        reconcile_interval_s=0.05, stop_grace_s=2.0, **overrides,
+        home=home,
+        database_url=f"sqlite:///{home / 'kamado.db'}",
+        artifacts_url=str(home / "artifacts"),
+        reconcile_interval_s=0.05,
+        stop_grace_s=2.0,
+        **overrides,
     )
     app = create_app(settings)
     sock = socket.socket()
