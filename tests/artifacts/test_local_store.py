@@ -66,9 +66,7 @@ def test_key_from_uri_refuses_other_locations(store: LocalArtifactStore, uri: st
     assert store.root_uri in err.value.message or "not a valid artifact key" in err.value.message
 
 
-def test_symlinked_directory_inside_root_cannot_reach_outside(
-    store: LocalArtifactStore, canary: Path
-) -> None:
+def test_symlinked_directory_inside_root_cannot_reach_outside(store: LocalArtifactStore, canary: Path) -> None:
     os.symlink(canary, store.root / "link")
     with pytest.raises(InvalidSpec, match="outside the artifact store"):
         store.get_bytes("link/passwd")

@@ -100,10 +100,7 @@ def test_digest_ignores_mtime_but_not_content_or_mode(src: Path) -> None:
 
 
 def test_same_content_elsewhere_has_same_digest(tmp_path: Path) -> None:
-    assert (
-        manifest_of_dir(make_source(tmp_path / "a")).digest
-        == manifest_of_dir(make_source(tmp_path / "b")).digest
-    )
+    assert manifest_of_dir(make_source(tmp_path / "a")).digest == manifest_of_dir(make_source(tmp_path / "b")).digest
 
 
 def test_symlink_in_source_is_refused_by_name(src: Path) -> None:
@@ -176,9 +173,7 @@ def test_packed_archive_has_normalised_entries(src: Path, tmp_path: Path) -> Non
     assert {t.name: t.mode for t in members}["train.py"] == 0o644
 
 
-def test_file_changing_during_pack_is_refused(
-    src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_file_changing_during_pack_is_refused(src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real = trees.sha256_file
 
     def stale_hash(path: Path) -> tuple[str, int]:
@@ -195,9 +190,7 @@ def test_file_changing_during_pack_is_refused(
 # -- store and materialise ---------------------------------------------------------------------------
 
 
-def test_round_trip_restores_files_and_executable_bits(
-    src: Path, tmp_path: Path, store: ArtifactStore
-) -> None:
+def test_round_trip_restores_files_and_executable_bits(src: Path, tmp_path: Path, store: ArtifactStore) -> None:
     m = pack_dir(src, tmp_path / "code.tar.gz")
     assert not tree_exists(store, m.digest)
     stored = store_tree_from_archive(store, tmp_path / "code.tar.gz", m.digest)
@@ -281,9 +274,7 @@ def test_interrupted_upload_leaves_no_tree_and_retry_completes(src: Path, tmp_pa
     assert materialize_tree(retry, m.digest, tmp_path / "out") == m
 
 
-def test_digest_mismatch_is_refused_and_stores_nothing(
-    src: Path, tmp_path: Path, store: ArtifactStore
-) -> None:
+def test_digest_mismatch_is_refused_and_stores_nothing(src: Path, tmp_path: Path, store: ArtifactStore) -> None:
     pack_dir(src, tmp_path / "code.tar.gz")
     other = "ab" * 32
     with pytest.raises(InvalidSpec, match="recompute the digest") as err:
@@ -317,9 +308,7 @@ def test_corrupted_object_is_detected_on_materialise(src: Path, tmp_path: Path, 
     assert list((tmp_path / "out").rglob("*kamado-tmp*")) == []
 
 
-def test_missing_object_is_reported_as_incomplete_tree(
-    src: Path, tmp_path: Path, store: ArtifactStore
-) -> None:
+def test_missing_object_is_reported_as_incomplete_tree(src: Path, tmp_path: Path, store: ArtifactStore) -> None:
     m = pack_dir(src, tmp_path / "code.tar.gz")
     store_tree_from_archive(store, tmp_path / "code.tar.gz", m.digest)
     store.delete(f"trees/{m.digest}/run.sh")
@@ -335,9 +324,7 @@ def test_tampered_manifest_is_detected(src: Path, tmp_path: Path, store: Artifac
         load_tree_manifest(store, m.digest)
 
 
-def test_materialise_does_not_follow_symlinks_in_dest(
-    src: Path, tmp_path: Path, store: ArtifactStore
-) -> None:
+def test_materialise_does_not_follow_symlinks_in_dest(src: Path, tmp_path: Path, store: ArtifactStore) -> None:
     m = pack_dir(src, tmp_path / "code.tar.gz")
     store_tree_from_archive(store, tmp_path / "code.tar.gz", m.digest)
     elsewhere = tmp_path / "elsewhere"

@@ -24,12 +24,7 @@ def _kamado_imports(path: Path) -> set[str]:
 def test_compute_imports_only_core_and_itself() -> None:
     files = sorted(COMPUTE.glob("*.py"))
     assert files
-    bad = {
-        f"{path.name}: {mod}"
-        for path in files
-        for mod in _kamado_imports(path)
-        if not mod.startswith(ALLOWED)
-    }
+    bad = {f"{path.name}: {mod}" for path in files for mod in _kamado_imports(path) if not mod.startswith(ALLOWED)}
     assert not bad
 
 

@@ -54,9 +54,7 @@ def test_c4_fractional_memory_is_kept() -> None:
     ],
 )
 def test_unknown_well_formed_names_follow_the_rule(name: str, vcpus: int, memory_gib: int, gpus: int) -> None:
-    assert resolve_instance_type(name) == InstanceType(
-        name=name, vcpus=vcpus, memory_mb=memory_gib * GIB, gpus=gpus
-    )
+    assert resolve_instance_type(name) == InstanceType(name=name, vcpus=vcpus, memory_mb=memory_gib * GIB, gpus=gpus)
 
 
 def test_local_modes() -> None:
@@ -86,9 +84,7 @@ def test_every_catalog_entry_is_consistent() -> None:
 
 def test_reservation_fits_a_small_type_unchanged() -> None:
     machine = Resources(cpus=2, memory_mb=24_000, gpus=0)
-    assert reservation_for(resolve_instance_type("ml.m5.large"), machine) == Resources(
-        cpus=2, memory_mb=8 * GIB
-    )
+    assert reservation_for(resolve_instance_type("ml.m5.large"), machine) == Resources(cpus=2, memory_mb=8 * GIB)
 
 
 def test_reservation_clamps_a_type_larger_than_the_machine() -> None:

@@ -165,9 +165,7 @@ def test_unusable_python_is_service_unavailable_and_retryable(tmp_path: Path) ->
     assert wait_for(fixed, handle).state is TaskState.SUCCEEDED
 
 
-def test_submit_after_a_crash_mid_submit_starts_the_task(
-    local_executor: LocalExecutor, tmp_path: Path
-) -> None:
+def test_submit_after_a_crash_mid_submit_starts_the_task(local_executor: LocalExecutor, tmp_path: Path) -> None:
     """The submitter died after claiming the task directory but before starting the shim: a retry runs it."""
     spec = _spec(tmp_path, [PY, "-c", "open('ran', 'a').write('x')"])
     state_dir = local_executor.state_dir(spec.task_id)
@@ -218,9 +216,7 @@ def test_file_size_limit_is_reported(local_executor: LocalExecutor, tmp_path: Pa
     assert (tmp_path / "work" / "big").stat().st_size <= 1024 * 1024
 
 
-def test_sigkill_under_a_memory_limit_is_reported_as_oom(
-    local_executor: LocalExecutor, tmp_path: Path
-) -> None:
+def test_sigkill_under_a_memory_limit_is_reported_as_oom(local_executor: LocalExecutor, tmp_path: Path) -> None:
     code = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
     handle = local_executor.submit(_spec(tmp_path, [PY, "-c", code], limits=Limits(memory_mb=400)))
     status = wait_for(local_executor, handle)
@@ -247,9 +243,7 @@ def test_cleanup_refuses_a_running_task(local_executor: LocalExecutor, tmp_path:
 
 
 def test_finished_supervisors_are_reaped(local_executor: LocalExecutor, tmp_path: Path) -> None:
-    handles = [
-        local_executor.submit(_spec(tmp_path, [PY, "-c", "pass"], task_id=f"reap/{i}")) for i in range(3)
-    ]
+    handles = [local_executor.submit(_spec(tmp_path, [PY, "-c", "pass"], task_id=f"reap/{i}")) for i in range(3)]
     for handle in handles:
         wait_for(local_executor, handle)
     shim_pids = {int(h.data["pid"]) for h in handles}
@@ -296,9 +290,7 @@ def test_invalid_specs_are_refused_at_submit(
     assert not local_executor.state_dir(spec.task_id).exists()
 
 
-def test_list_tasks_finds_what_a_crashed_server_submitted(
-    local_executor: LocalExecutor, tmp_path: Path
-) -> None:
+def test_list_tasks_finds_what_a_crashed_server_submitted(local_executor: LocalExecutor, tmp_path: Path) -> None:
     ids = {f"listed/{i}" for i in range(3)}
     for task_id in ids:
         local_executor.submit(_spec(tmp_path, [PY, "-c", "pass"], task_id=task_id))
@@ -322,9 +314,7 @@ def test_the_shim_imports_nothing_but_the_standard_library() -> None:
         "extra = {m.split('.')[0] for m in set(sys.modules) - before}\n"
         "print(sorted(m for m in extra if m not in sys.stdlib_module_names and not m.startswith('_')))"
     )
-    out = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", probe], capture_output=True, text=True, check=True
-    )
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 

@@ -251,3 +251,28 @@ def test_max_runtime_budget_covers_all_attempts(env: dict[str, Any]) -> None:
     rec.tick()
     rec.tick()
     assert env["executor"].tasks["training-job/m/2"].spec.limits.max_runtime_s == pytest.approx(60)
+
+
+def test_unexpected_prepare_faults_fail_the_job_after_bounded_retries(env: dict[str, Any]) -> None:
+    _create(env, "p")
+    env["artifacts"].delete(f"trees/{env['source'].rsplit('/', 1)[-1]}/train.py")  # a damaged upload
+    rec = _reconciler(env)
+    for _ in range(3):
+        rec.tick()
+    job = _job(env, "p")
+    assert job.state == "Failed" and job.status["FailureReason"].startswith("InternalServerError")
+    assert env["executor"].submits == []
+    assert rec.ledger.holders() == {}, "capacity is released"
+
+
+def test_completed_job_directory_is_removed_failed_is_kept(env: dict[str, Any]) -> None:
+    _create(env, "ok")
+    _create(env, "bad")
+    rec = _reconciler(env)
+    rec.tick()
+    env["executor"].tasks["training-job/ok/1"].state = TaskState.SUCCEEDED
+    env["executor"].tasks["training-job/bad/1"].state = TaskState.FAILED
+    rec.tick()
+    jobs = env["settings"].home / "jobs"
+    assert not (jobs / "ok" / "attempt-1").exists()
+    assert (jobs / "bad" / "attempt-1" / "opt-ml" / "code" / "train.py").exists()

@@ -20,7 +20,7 @@ from typing import Any
 import uvicorn
 
 from kamado.api.app import create_app
-from kamado.core.errors import ResourceInUse
+from kamado.core.errors import InvalidSpec, ResourceInUse
 from kamado.core.settings import Settings
 
 log = logging.getLogger("kamado.server")
@@ -40,7 +40,24 @@ def _acquire_home_lock(home: Path) -> Any:
     return lock
 
 
-def serve(settings: Settings, *, idle_shutdown_s: float | None = None, log_level: str = "info") -> None:
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def serve(
+    settings: Settings,
+    *,
+    idle_shutdown_s: float | None = None,
+    log_level: str = "info",
+    insecure_remote: bool = False,
+) -> None:
+    if settings.host not in LOOPBACK and not insecure_remote:
+        # Anyone who can reach the server can run code on it; without authentication only loopback is safe.
+        raise InvalidSpec(
+            f"Refusing to listen on {settings.host}: kamado has no token authentication yet, so anyone who can "
+            "reach that address could run code here. Keep the default 127.0.0.1 and use an SSH tunnel or an "
+            "authenticating reverse proxy, or pass --insecure-remote to accept the risk.",
+            details=[{"field": "host", "message": "non-loopback address without authentication"}],
+        )
     logging.basicConfig(
         level=getattr(logging, log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -64,6 +64,9 @@ def server(
     artifacts: Annotated[str | None, typer.Option(help="Artifact store: a directory or file:// URI.")] = None,
     idle_shutdown: Annotated[float, typer.Option(help="Exit after this many idle seconds (0 = never).")] = 0,
     log_level: Annotated[str, typer.Option()] = "info",
+    insecure_remote: Annotated[
+        bool, typer.Option(help="Allow a non-loopback --host although there is no authentication yet.")
+    ] = False,
 ) -> None:
     """Run the kamado server (control plane and reconcilers) in the foreground."""
     from kamado.api.server import serve
@@ -83,13 +86,8 @@ def server(
                 "artifacts_url": artifacts or str(Path(home).resolve() / "artifacts"),
             }
         )
-    if settings.host not in ("127.0.0.1", "localhost", "::1"):
-        err_console.print(
-            f"[yellow]warning[/]: binding {settings.host}: anyone who can reach this address can run "
-            "code here. Token authentication is not implemented yet; prefer 127.0.0.1."
-        )
     try:
-        serve(settings, idle_shutdown_s=idle_shutdown or None, log_level=log_level)
+        serve(settings, idle_shutdown_s=idle_shutdown or None, log_level=log_level, insecure_remote=insecure_remote)
     except KamadoError as exc:
         _fail(exc)
 

@@ -119,6 +119,10 @@ class MetadataStore(ABC):
     def read_logs(self, kind: str, name: str, *, after_seq: int = 0, limit: int = 1000) -> builtins.list[LogChunk]: ...
 
     @abstractmethod
+    def tail_logs(self, kind: str, name: str, *, limit: int = 50) -> builtins.list[LogChunk]:
+        """The last ``limit`` chunks, oldest first (for failure reasons and `logs --tail`)."""
+
+    @abstractmethod
     def append_metrics(self, kind: str, name: str, points: Sequence[MetricPoint]) -> None: ...
 
     @abstractmethod

@@ -512,6 +512,17 @@ class SqlStore(MetadataStore):
             ).all()
         return [LogChunk(seq=r.seq, attempt=r.attempt, ts=r.ts, data=r.data) for r in rows]
 
+    def tail_logs(self, kind: str, name: str, *, limit: int = 50) -> builtins.list[LogChunk]:
+        c = t.log_chunks.c
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(t.log_chunks)
+                .where(c.kind == kind, c.name == name)
+                .order_by(c.seq.desc())
+                .limit(max(1, min(limit, 10_000)))
+            ).all()
+        return [LogChunk(seq=r.seq, attempt=r.attempt, ts=r.ts, data=r.data) for r in reversed(rows)]
+
     def append_metrics(self, kind: str, name: str, points: Sequence[MetricPoint]) -> None:
         if not points:
             return

@@ -197,6 +197,11 @@ class StoreContract:
         assert "".join(c.data for c in rest) == "b\nc\n"
         assert store.read_logs("training-job", "lg", after_seq=chunks[-1].seq) == []
 
+    def test_tail_logs_returns_the_newest_chunks_in_order(self, store: MetadataStore) -> None:
+        _create(store, "tail")
+        store.append_logs("training-job", "tail", 1, [(float(i), f"{i}\n") for i in range(30)])
+        assert [c.data for c in store.tail_logs("training-job", "tail", limit=3)] == ["27\n", "28\n", "29\n"]
+
     def test_log_offsets_and_metrics_commit_together(self, store: MetadataStore) -> None:
         _create(store, "off")
         assert store.log_offset("training-job", "off", 1) == 0

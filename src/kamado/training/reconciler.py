@@ -29,24 +29,21 @@ from kamado.core.errors import NotFound, ResourceInUse
 from kamado.core.lifecycle import SecondaryStatus, TrainingJobStatus
 from kamado.core.settings import Settings
 from kamado.store.base import MetadataStore
-from kamado.store.records import MetricPoint, ResourceRecord
+from kamado.store.records import ResourceRecord
 from kamado.training import contract
 from kamado.training.environments import EnvironmentBuilder, EnvironmentBuildError, packages_hash_of_current
 from kamado.training.failure import failure_reason
-from kamado.training.metrics import MetricExtractor
-from kamado.training.service import KIND, resolve_data_uri, secondary_patch
+from kamado.training.inputs import PrepareError, materialise_inputs
+from kamado.training.log_follower import LogFollower
+from kamado.training.outputs import upload_outputs
+from kamado.training.service import KIND, secondary_patch
 from kamado.training.spec import CreateTrainingJobRequest
 
 log = logging.getLogger("kamado.training")
 
 ACTIVE_STATES = [str(TrainingJobStatus.IN_PROGRESS), str(TrainingJobStatus.STOPPING)]
-#: Longest stretch of a log kept in the store per job; beyond it the log is truncated with a marker
-#: (the full log stays in the job directory).
-MAX_STORED_LOG_BYTES = 64 << 20
-
-
-class PrepareError(Exception):
-    """A job cannot start for a reason the user must fix (missing data, bad requirements, ...)."""
+#: Unexpected failures while preparing a job before it is failed (a user error fails it at once).
+MAX_PREPARE_FAILURES = 3
 
 
 class TrainingReconciler:
@@ -75,13 +72,12 @@ class TrainingReconciler:
         self._busy_lock = threading.Lock()
         self._handles: dict[str, TaskHandle] = {}
         self._cancelled: set[str] = set()
-        self._log_state: dict[str, tuple[int, int, bytes]] = {}  # name -> (attempt, offset, partial line)
-        self._stored_log_bytes: dict[str, int] = {}
-        self._extractors: dict[str, MetricExtractor] = {}
+        self.logs = LogFollower(store, executor, self.clock, KIND)
         self._packages_hash: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._inline = inline
+        self._prepare_failures: dict[str, int] = {}
 
     # -- loop -----------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -178,6 +174,26 @@ class TrainingReconciler:
 
     # -- starting -------------------------------------------------------------------------------------
     def _prepare_and_launch(self, name: str) -> None:
+        try:
+            self._prepare_and_launch_once(name)
+        except Exception as exc:
+            # An unexpected fault (artifact store, disk full, ...): retried on later ticks, but not forever.
+            failures = self._prepare_failures.get(name, 0) + 1
+            self._prepare_failures[name] = failures
+            log.exception("training job %s: preparing attempt failed (%d of %d)", name, failures, MAX_PREPARE_FAILURES)
+            if failures >= MAX_PREPARE_FAILURES:
+                self.ledger.release(name)
+                self._prepare_failures.pop(name, None)
+                self._terminal(
+                    name,
+                    TrainingJobStatus.FAILED,
+                    SecondaryStatus.FAILED,
+                    "Training job failed",
+                    reason=f"InternalServerError: could not prepare the job: {exc}",
+                )
+            raise
+
+    def _prepare_and_launch_once(self, name: str) -> None:
         job = self.store.get(KIND, name)
         if job.status.get("AttemptActive") or TrainingJobStatus(job.state).is_terminal():
             return
@@ -197,7 +213,7 @@ class TrainingReconciler:
             if job_dir.exists():
                 shutil.rmtree(job_dir)
             layout.create([c.ChannelName for c in req.InputDataConfig])
-            lineage = self._materialise_inputs(req, layout)
+            lineage = materialise_inputs(self.artifacts, req, layout)
             python, packages_hash = self._environment(layout, install_log.append)
             lineage["PackagesHash"] = packages_hash
             contract.write_config_files(layout, req)
@@ -258,54 +274,6 @@ class TrainingReconciler:
         if not job.status.get("TrainingStartTime"):
             patch["TrainingStartTime"] = started
         self.store.update_status(KIND, name, patch)
-
-    def _materialise_inputs(self, req: CreateTrainingJobRequest, layout: contract.JobLayout) -> dict[str, Any]:
-        from kamado.artifacts.trees import materialize_tree
-
-        lineage: dict[str, Any] = {
-            "HyperParameters": req.HyperParameters,
-            "PythonVersion": ".".join(map(str, __import__("sys").version_info[:3])),
-            "InstanceType": req.ResourceConfig.InstanceType,
-            "InputDataHashes": {},
-        }
-        submit = req.submit_directory()
-        if isinstance(submit, str):
-            key, digest = self._resolve(submit, "HyperParameters.sagemaker_submit_directory")
-            if digest:
-                materialize_tree(self.artifacts, digest, layout.code_dir)
-            else:
-                self.artifacts.download_prefix(key, layout.code_dir)
-            lineage["SourceHash"] = digest or key
-            program = req.program()
-            if isinstance(program, str) and not (layout.code_dir / program).exists():
-                raise PrepareError(f"entry point {program!r} not found in the source directory")
-        for ch in req.InputDataConfig:
-            key, digest = self._resolve(ch.DataSource.S3DataSource.S3Uri, f"channel {ch.ChannelName!r}")
-            dest = layout.channel_dir(ch.ChannelName)
-            if digest:
-                materialize_tree(self.artifacts, digest, dest)
-            elif self.artifacts.exists(key):
-                self.artifacts.get_file(key, dest / key.rsplit("/", 1)[-1])
-            else:
-                self.artifacts.download_prefix(key, dest)
-            lineage["InputDataHashes"][ch.ChannelName] = digest or key
-        if req.CheckpointConfig:
-            ckpt_key, _ = self._resolve_optional(req.CheckpointConfig.S3Uri)
-            if ckpt_key is not None:
-                self.artifacts.download_prefix(ckpt_key, layout.checkpoints_dir)
-        return lineage
-
-    def _resolve(self, uri: str, what: str) -> tuple[str, str | None]:
-        try:
-            return resolve_data_uri(self.artifacts, uri, field=what)
-        except Exception as exc:
-            raise PrepareError(f"{what}: {getattr(exc, 'message', exc)}") from exc
-
-    def _resolve_optional(self, uri: str) -> tuple[str | None, str | None]:
-        try:
-            return resolve_data_uri(self.artifacts, uri, field="CheckpointConfig.S3Uri")
-        except Exception:
-            return None, None  # no checkpoints yet: the first run starts from scratch
 
     def _environment(self, layout: contract.JobLayout, log_line: Any) -> tuple[str, str]:
         requirements = layout.code_dir / "requirements.txt"
@@ -390,7 +358,7 @@ class TrainingReconciler:
             status = TaskStatus(state=TaskState.LOST, reason="the attempt's task record is missing (ExecutorLost)")
         else:
             status = self.executor.poll(handle)
-            self._pull_logs(job, handle, req)
+            self.logs.pull(name, int(job.status.get("Attempt", 0)), handle, req)
         if (
             job.status.get("StopRequested") or job.state == str(TrainingJobStatus.STOPPING)
         ) and not status.state.is_terminal():
@@ -403,7 +371,7 @@ class TrainingReconciler:
             return
         attempt_no = int(job.status.get("Attempt", 0))
         if handle is not None:
-            self._pull_logs(job, handle, req, final=True)
+            self.logs.pull(name, attempt_no, handle, req, final=True)
         with contextlib.suppress(NotFound):
             self.store.end_attempt(
                 KIND,
@@ -467,51 +435,6 @@ class TrainingReconciler:
             self._cancelled.add(job.name)
             self.executor.cancel(handle, 0)
 
-    def _pull_logs(
-        self, job: ResourceRecord, handle: TaskHandle, req: CreateTrainingJobRequest, final: bool = False
-    ) -> None:
-        name = job.name
-        attempt_no = int(job.status.get("Attempt", 0))
-        state = self._log_state.get(name)
-        if state is None or state[0] != attempt_no:
-            state = (attempt_no, self.store.log_offset(KIND, name, attempt_no), b"")
-        _, offset, partial = state
-        extractor = self._extractors.get(name)
-        if extractor is None:
-            extractor = MetricExtractor([(m.Name, m.Regex) for m in req.AlgorithmSpecification.MetricDefinitions])
-            self._extractors[name] = extractor
-        for _ in range(64):  # bounded per tick
-            data, new_offset = self.executor.read_logs(handle, offset)
-            if not data and not (final and partial):
-                break
-            buf = partial + data
-            cut = buf.rfind(b"\n") + 1
-            if final and not data:
-                cut = len(buf)
-            elif cut == 0 and len(buf) > 65536:
-                cut = len(buf)  # a very long line without a newline: store what we have
-            complete, partial = buf[:cut], buf[cut:]
-            consumed = new_offset - len(partial)
-            offset = new_offset
-            if complete:
-                now = self.clock.now()
-                text = complete.decode("utf-8", errors="replace")
-                points: list[MetricPoint] = []
-                for line in text.splitlines():
-                    points.extend(extractor.extract(line, now))
-                stored = self._stored_log_bytes.get(name, 0)
-                if stored < MAX_STORED_LOG_BYTES:
-                    if stored + len(complete) > MAX_STORED_LOG_BYTES:
-                        text = text[: MAX_STORED_LOG_BYTES - stored] + "\n[kamado: log truncated in the store]\n"
-                    self._stored_log_bytes[name] = stored + len(complete)
-                    chunks = [(now, text)]
-                else:
-                    chunks = [(now, "")] if points else []
-                self.store.append_logs(KIND, name, attempt_no, chunks, end_offset=consumed, metrics=points)
-            if not data:
-                break
-        self._log_state[name] = (attempt_no, offset, partial)
-
     # -- finishing ------------------------------------------------------------------------------------
     def _finish(self, name: str, _unused: Any) -> None:
         job = self.store.get(KIND, name)
@@ -531,7 +454,7 @@ class TrainingReconciler:
             }
         }
         try:
-            patch.update(self._upload_outputs(req, layout))
+            patch.update(upload_outputs(self.artifacts, req, layout))
         except Exception as exc:
             log.exception("uploading outputs of %s failed", name)
             if state == TaskState.SUCCEEDED:
@@ -552,6 +475,9 @@ class TrainingReconciler:
                 reason=None,
                 patch=patch,
             )
+            # Everything of value is in the artifact and metadata stores now; failed and stopped jobs keep
+            # their directory for inspection.
+            shutil.rmtree(layout.root.parent, ignore_errors=True)
         elif state == TaskState.TIMED_OUT:
             limit = req.StoppingCondition.MaxRuntimeInSeconds
             self._terminal(
@@ -582,46 +508,10 @@ class TrainingReconciler:
                 reason=reason,
                 patch=patch,
             )
-        self._log_state.pop(name, None)
-        self._stored_log_bytes.pop(name, None)
-        self._extractors.pop(name, None)
+        self.logs.forget(name)
 
-    def _upload_outputs(self, req: CreateTrainingJobRequest, layout: contract.JobLayout) -> dict[str, Any]:
-        from kamado.artifacts.archives import pack_model_dir
-
-        if not layout.root.exists():
-            return {}
-        base = self._output_prefix(req)
-        out: dict[str, Any] = {}
-        model_key = f"{base}/output/model.tar.gz"
-        tmp = layout.root.parent / "model.tar.gz"
-        pack_model_dir(layout.model_dir, tmp)
-        self.artifacts.put_file(model_key, tmp)
-        tmp.unlink(missing_ok=True)
-        out["ModelArtifacts"] = self.artifacts.uri(model_key)
-        if layout.output_data_dir.exists() and any(layout.output_data_dir.iterdir()):
-            data_key = f"{base}/output/output.tar.gz"
-            tmp = layout.root.parent / "output.tar.gz"
-            pack_model_dir(layout.output_data_dir, tmp)
-            self.artifacts.put_file(data_key, tmp)
-            tmp.unlink(missing_ok=True)
-            out["OutputDataArtifacts"] = self.artifacts.uri(data_key)
-        if req.CheckpointConfig and layout.checkpoints_dir.exists():
-            ckpt = self.artifacts.key_from_uri(req.CheckpointConfig.S3Uri).rstrip("/")
-            for path in sorted(layout.checkpoints_dir.rglob("*")):
-                if path.is_file() and not path.is_symlink():
-                    self.artifacts.put_file(f"{ckpt}/{path.relative_to(layout.checkpoints_dir).as_posix()}", path)
-        return out
-
-    def _output_prefix(self, req: CreateTrainingJobRequest) -> str:
-        if req.OutputDataConfig.S3OutputPath:
-            prefix = self.artifacts.key_from_uri(req.OutputDataConfig.S3OutputPath).rstrip("/")
-            return f"{prefix}/{req.TrainingJobName}"
-        return f"training-jobs/{req.TrainingJobName}"
-
-    def _log_tail(self, name: str, max_chunks: int = 50) -> str:
-        chunks = self.store.read_logs(KIND, name, after_seq=0, limit=10_000)
-        return "".join(c.data for c in chunks[-max_chunks:])[-20_000:]
+    def _log_tail(self, name: str) -> str:
+        return "".join(c.data for c in self.store.tail_logs(KIND, name, limit=50))[-20_000:]
 
     def _terminal(
         self,

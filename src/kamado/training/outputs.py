@@ -1,0 +1,47 @@
+"""Upload what a job produced: ``model.tar.gz``, ``output.tar.gz`` and checkpoints, where SageMaker puts them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kamado.artifacts.archives import pack_model_dir
+from kamado.artifacts.base import ArtifactStore
+from kamado.training import contract
+from kamado.training.spec import CreateTrainingJobRequest
+
+
+def output_prefix(artifacts: ArtifactStore, req: CreateTrainingJobRequest) -> str:
+    """``<S3OutputPath>/<job>`` as SageMaker lays it out, or ``training-jobs/<job>`` by default."""
+    if req.OutputDataConfig.S3OutputPath:
+        prefix = artifacts.key_from_uri(req.OutputDataConfig.S3OutputPath).rstrip("/")
+        return f"{prefix}/{req.TrainingJobName}"
+    return f"training-jobs/{req.TrainingJobName}"
+
+
+def upload_outputs(
+    artifacts: ArtifactStore, req: CreateTrainingJobRequest, layout: contract.JobLayout
+) -> dict[str, Any]:
+    """Returns the status fields naming the uploaded artifacts. Idempotent: re-uploading overwrites."""
+    if not layout.root.exists():
+        return {}
+    base = output_prefix(artifacts, req)
+    out: dict[str, Any] = {}
+    model_key = f"{base}/output/model.tar.gz"
+    tmp = layout.root.parent / "model.tar.gz"
+    pack_model_dir(layout.model_dir, tmp)
+    artifacts.put_file(model_key, tmp)
+    tmp.unlink(missing_ok=True)
+    out["ModelArtifacts"] = artifacts.uri(model_key)
+    if layout.output_data_dir.exists() and any(layout.output_data_dir.iterdir()):
+        data_key = f"{base}/output/output.tar.gz"
+        tmp = layout.root.parent / "output.tar.gz"
+        pack_model_dir(layout.output_data_dir, tmp)
+        artifacts.put_file(data_key, tmp)
+        tmp.unlink(missing_ok=True)
+        out["OutputDataArtifacts"] = artifacts.uri(data_key)
+    if req.CheckpointConfig and layout.checkpoints_dir.exists():
+        ckpt = artifacts.key_from_uri(req.CheckpointConfig.S3Uri).rstrip("/")
+        for path in sorted(layout.checkpoints_dir.rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                artifacts.put_file(f"{ckpt}/{path.relative_to(layout.checkpoints_dir).as_posix()}", path)
+    return out
