@@ -434,6 +434,29 @@ def test_describe_missing_job_and_list_validation(live: LiveServer) -> None:
     assert resp.status_code == 400
 
 
+def test_memory_limit_of_the_instance_type_is_enforced(live: LiveServer, tmp_path: Path) -> None:
+    src = write_script(tmp_path / "src", "big = bytearray(6 * 1024**3)\nprint('allocated', len(big))\n")
+    est = _estimator(live, src, instance_type="ml.t3.medium")  # 4 GiB
+    est.fit(wait=False, job_name="oom")
+    desc = live.wait("oom")
+    assert desc["TrainingJobStatus"] == "Failed"
+    assert desc["FailureReason"].startswith("OutOfMemory"), desc["FailureReason"]
+
+
+def test_gpu_instance_type_without_gpus_is_refused(live: LiveServer) -> None:
+    if live.client.info()["capacity"]["gpus"]:
+        pytest.skip("this machine has GPUs")
+    body = {
+        "TrainingJobName": "gpu",
+        "AlgorithmSpecification": {"ContainerEntrypoint": ["true"]},
+        "ResourceConfig": {"InstanceType": "ml.g4dn.xlarge"},
+    }
+    resp = _post(live, body)
+    assert resp.status_code == 400 and "GPU" in resp.json()["message"]
+    assert resp.json()["details"][0]["field"] == "ResourceConfig.InstanceType"
+    _assert_nothing_created(live)
+
+
 def test_model_tarball_shape(live: LiveServer, tmp_path: Path) -> None:
     script = (
         "import os\n"

@@ -47,7 +47,7 @@ class Platform:
         store = open_store(settings.database_url)
         artifacts = open_artifact_store(settings.artifacts_url)
         executor = executor or make_executor(settings)
-        training = TrainingService(store, artifacts, settings)
+        training = TrainingService(store, artifacts, settings, capacity=executor.capacity())
         platform = cls(settings=settings, store=store, artifacts=artifacts, executor=executor, training=training)
         platform.reconcilers.append(TrainingReconciler(store, artifacts, executor, settings))
         return platform

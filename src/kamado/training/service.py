@@ -12,6 +12,7 @@ from typing import Any
 
 from kamado.artifacts.base import ArtifactStore
 from kamado.compute.instance_types import resolve_instance_type
+from kamado.compute.taskspec import Resources
 from kamado.core.clock import to_datetime
 from kamado.core.errors import IllegalTransition, InvalidSpec, NotFound
 from kamado.core.lifecycle import SecondaryStatus, TrainingJobStatus
@@ -68,15 +69,25 @@ def resolve_data_uri(artifacts: ArtifactStore, uri: str, *, field: str) -> tuple
 
 
 class TrainingService:
-    def __init__(self, store: MetadataStore, artifacts: ArtifactStore, settings: Settings) -> None:
+    def __init__(
+        self, store: MetadataStore, artifacts: ArtifactStore, settings: Settings, *, capacity: Resources | None = None
+    ) -> None:
         self.store = store
         self.artifacts = artifacts
         self.settings = settings
+        #: What the executor can run; used to refuse jobs it could never run (a GPU type without GPUs).
+        self.capacity = capacity
 
     # -- create ---------------------------------------------------------------------------------------
     def create(self, req: CreateTrainingJobRequest, *, parent: str | None = None) -> ResourceRecord:
         validate_name(req.TrainingJobName, field="TrainingJobName")
-        resolve_instance_type(req.ResourceConfig.InstanceType)
+        itype = resolve_instance_type(req.ResourceConfig.InstanceType)
+        if self.capacity is not None and itype.gpus > self.capacity.gpus:
+            raise InvalidSpec(
+                f"ResourceConfig.InstanceType {itype.name} needs {itype.gpus} GPU(s) but this server's executor has "
+                f"{self.capacity.gpus}; choose a CPU type such as ml.m5.xlarge or run on a machine with GPUs.",
+                details=[{"field": "ResourceConfig.InstanceType", "message": "not enough GPUs on this executor"}],
+            )
         self._check_inputs(req)
         now = time.time()
         status: dict[str, Any] = {
