@@ -61,5 +61,9 @@ class Platform:
             r.stop()
         self.store.close()
 
+    def wake(self) -> None:
+        for r in self.reconcilers:
+            r.wake()
+
     def idle(self) -> bool:
         return all(r.idle() for r in self.reconcilers)

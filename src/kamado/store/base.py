@@ -73,9 +73,19 @@ class MetadataStore(ABC):
     # -- attempts -------------------------------------------------------------------------------------
     @abstractmethod
     def start_attempt(
-        self, kind: str, name: str, attempt: int, *, handle: dict[str, Any], started_at: float
+        self,
+        kind: str,
+        name: str,
+        attempt: int,
+        *,
+        handle: dict[str, Any],
+        started_at: float,
+        status_patch: dict[str, Any] | None = None,
+        expected_version: int | None = None,
     ) -> AttemptRecord:
-        """Record a new attempt; a second start of the same attempt number raises ResourceInUse."""
+        """Record a new attempt and, in the same transaction, patch the resource's status (so "an attempt
+        exists" and "the resource knows it" can never disagree after a crash). A second start of the same
+        attempt number raises ResourceInUse; a version mismatch raises ConcurrentModification."""
 
     @abstractmethod
     def end_attempt(

@@ -404,7 +404,15 @@ class SqlStore(MetadataStore):
         )
 
     def start_attempt(
-        self, kind: str, name: str, attempt: int, *, handle: dict[str, Any], started_at: float
+        self,
+        kind: str,
+        name: str,
+        attempt: int,
+        *,
+        handle: dict[str, Any],
+        started_at: float,
+        status_patch: dict[str, Any] | None = None,
+        expected_version: int | None = None,
     ) -> AttemptRecord:
         values = {
             "kind": kind,
@@ -416,7 +424,14 @@ class SqlStore(MetadataStore):
         }
         try:
             with self._write() as conn:
+                row = self._get_row(conn, kind, name, lock=True)
+                if expected_version is not None and row.version != expected_version:
+                    raise ConcurrentModification(
+                        f"{_kind_label(kind).capitalize()} '{name}' changed concurrently; re-read it and retry."
+                    )
                 conn.execute(sa.insert(t.attempts).values(**values))
+                if status_patch:
+                    self._apply(conn, row, row.state, status_patch)
         except IntegrityError as exc:
             raise ResourceInUse(f"Attempt {attempt} of {_kind_label(kind)} '{name}' was already started.") from exc
         return AttemptRecord(

@@ -33,7 +33,7 @@ resources = Table(
     Column("created_at", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
     UniqueConstraint("kind", "name", name="uq_resources_kind_name"),
-    Index("ix_resources_kind_state", "kind", "state"),
+    Index("ix_resources_kind_state", "kind", "state", "created_at"),
     Index("ix_resources_kind_created", "kind", "created_at"),
     Index("ix_resources_parent", "parent"),
 )

@@ -187,6 +187,28 @@ class StoreContract:
         with pytest.raises(NotFound):
             store.end_attempt("training-job", "att", 9, state="Failed", ended_at=1.0)
 
+    def test_start_attempt_patches_status_atomically(self, store: MetadataStore) -> None:
+        _create(store, "atomic")
+        store.start_attempt(
+            "training-job",
+            "atomic",
+            1,
+            handle={},
+            started_at=1.0,
+            status_patch={"Attempt": 1, "AttemptActive": True},
+            expected_version=1,
+        )
+        rec = store.get("training-job", "atomic")
+        assert rec.status["AttemptActive"] is True and rec.version == 2
+        with pytest.raises(ConcurrentModification):
+            store.start_attempt(
+                "training-job", "atomic", 2, handle={}, started_at=2.0, status_patch={"Attempt": 2}, expected_version=1
+            )
+        assert [a.attempt for a in store.list_attempts("training-job", "atomic")] == [1], "nothing half-written"
+        with pytest.raises(ResourceInUse):
+            store.start_attempt("training-job", "atomic", 1, handle={}, started_at=3.0, status_patch={"Attempt": 9})
+        assert store.get("training-job", "atomic").status["Attempt"] == 1
+
     def test_logs_append_and_read_in_order(self, store: MetadataStore) -> None:
         _create(store, "lg")
         store.append_logs("training-job", "lg", 1, [(1.0, "a\n"), (2.0, "b\n")])

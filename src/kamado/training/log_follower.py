@@ -9,6 +9,7 @@ from __future__ import annotations
 from kamado.compute.executor import Executor
 from kamado.compute.taskspec import TaskHandle
 from kamado.core.clock import Clock
+from kamado.core.errors import NotFound
 from kamado.store.base import MetadataStore
 from kamado.store.records import MetricPoint
 from kamado.training.metrics import MetricExtractor
@@ -51,7 +52,10 @@ class LogFollower:
             extractor = MetricExtractor([(m.Name, m.Regex) for m in req.AlgorithmSpecification.MetricDefinitions])
             self._extractors[name] = extractor
         for _ in range(64):  # bounded per tick, so one chatty job cannot starve the others
-            data, new_offset = self.executor.read_logs(handle, offset)
+            try:
+                data, new_offset = self.executor.read_logs(handle, offset)
+            except NotFound:
+                return  # the task never started or its files are gone: there is nothing (more) to read
             if not data and not (final and partial):
                 break
             buf = partial + data

@@ -25,7 +25,7 @@ from kamado.compute.executor import Executor
 from kamado.compute.instance_types import reservation_for, resolve_instance_type
 from kamado.compute.taskspec import Limits, TaskHandle, TaskSpec, TaskState, TaskStatus
 from kamado.core.clock import Clock, SystemClock
-from kamado.core.errors import NotFound, ResourceInUse
+from kamado.core.errors import ConcurrentModification, NotFound, ResourceInUse
 from kamado.core.lifecycle import SecondaryStatus, TrainingJobStatus
 from kamado.core.settings import Settings
 from kamado.store.base import MetadataStore
@@ -75,6 +75,7 @@ class TrainingReconciler:
         self.logs = LogFollower(store, executor, self.clock, KIND)
         self._packages_hash: str | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._inline = inline
         self._prepare_failures: dict[str, int] = {}
@@ -84,8 +85,13 @@ class TrainingReconciler:
         self._thread = threading.Thread(target=self._run, name="kamado-training-reconciler", daemon=True)
         self._thread.start()
 
+    def wake(self) -> None:
+        """Run the next pass now instead of at the next interval (a job was just created or stopped)."""
+        self._wake.set()
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread:
             self._thread.join(timeout)
         self._pool.shutdown(wait=True, cancel_futures=False)
@@ -96,7 +102,8 @@ class TrainingReconciler:
                 self.tick()
             except Exception:  # the loop must survive anything; the error is logged and retried
                 log.exception("training reconciler tick failed")
-            self._stop.wait(self.settings.reconcile_interval_s)
+            self._wake.wait(self.settings.reconcile_interval_s)
+            self._wake.clear()
 
     def idle(self) -> bool:
         """True when no job is in progress (used for idle shutdown of auto-started servers)."""
@@ -205,7 +212,23 @@ class TrainingReconciler:
             secondary_patch(job.status, SecondaryStatus.DOWNLOADING, "Downloading input data", now),
         )
         attempts = self.store.list_attempts(KIND, name)
+        if attempts and attempts[-1].ended_at is None:
+            # An attempt was recorded but its status flag was not (data from an older server): adopt it, so
+            # the watch path re-attaches the task or reports it lost, instead of starting a second one.
+            self.store.update_status(KIND, name, {"Attempt": attempts[-1].attempt, "AttemptActive": True})
+            return
         attempt_no = (attempts[-1].attempt if attempts else 0) + 1
+        retries = req.RetryStrategy.MaximumRetryAttempts if req.RetryStrategy else 0
+        if attempt_no > retries + 1:
+            self.ledger.release(name)
+            self._terminal(
+                name,
+                TrainingJobStatus.FAILED,
+                SecondaryStatus.FAILED,
+                "Training job failed",
+                reason=f"ExecutorLost: all {retries + 1} attempt(s) were lost to platform faults",
+            )
+            return
         job_dir = self.jobs_root / name / f"attempt-{attempt_no}"
         layout = contract.JobLayout(job_dir / "opt-ml")
         install_log: list[str] = []
@@ -242,38 +265,55 @@ class TrainingReconciler:
                     reason=None,
                 )
             return
-        started = self.clock.now()
-        try:
-            self.store.start_attempt(
-                KIND,
-                name,
-                attempt_no,
-                started_at=started,
-                handle={"task_id": spec.task_id, "executor": self.executor.name},
-            )
-        except ResourceInUse:
-            return  # another controller got there first; it owns this attempt
+        if not self._record_attempt(name, attempt_no, spec, job_dir, lineage):
+            return
         handle = self.executor.submit(spec)
         self.store.update_attempt_handle(
             KIND, name, attempt_no, {**handle.data, "task_id": spec.task_id, "executor": self.executor.name}
         )
         self._handles[name] = handle
-        job = self.store.get(KIND, name)
-        patch: dict[str, Any] = {
-            "Attempt": attempt_no,
-            "AttemptActive": True,
-            "JobDir": str(job_dir),
-            "Lineage": lineage,
-            **secondary_patch(
-                job.status,
-                SecondaryStatus.TRAINING,
-                "Training image download completed. Training in progress.",
-                started,
-            ),
-        }
-        if not job.status.get("TrainingStartTime"):
-            patch["TrainingStartTime"] = started
-        self.store.update_status(KIND, name, patch)
+
+    def _record_attempt(
+        self, name: str, attempt_no: int, spec: TaskSpec, job_dir: Path, lineage: dict[str, Any]
+    ) -> bool:
+        """Record the attempt and mark the job as running it in one transaction, before anything starts.
+
+        After a crash anywhere from here on, the restarted reconciler finds an active attempt and
+        re-attaches its task (submit is idempotent by task id) or reports it lost: never a second start.
+        """
+        for _ in range(10):
+            job = self.store.get(KIND, name)
+            started = self.clock.now()
+            patch: dict[str, Any] = {
+                "Attempt": attempt_no,
+                "AttemptActive": True,
+                "JobDir": str(job_dir),
+                "Lineage": lineage,
+                **secondary_patch(
+                    job.status,
+                    SecondaryStatus.TRAINING,
+                    "Training image download completed. Training in progress.",
+                    started,
+                ),
+            }
+            if not job.status.get("TrainingStartTime"):
+                patch["TrainingStartTime"] = started
+            try:
+                self.store.start_attempt(
+                    KIND,
+                    name,
+                    attempt_no,
+                    started_at=started,
+                    handle={"task_id": spec.task_id, "executor": self.executor.name},
+                    status_patch=patch,
+                    expected_version=job.version,
+                )
+                return True
+            except ConcurrentModification:
+                continue  # a stop request or similar landed meanwhile: recompute the patch from fresh state
+            except ResourceInUse:
+                return False  # another controller got there first; it owns this attempt
+        raise ConcurrentModification(f"Training job '{name}' kept changing while its attempt was being recorded.")
 
     def _environment(self, layout: contract.JobLayout, log_line: Any) -> tuple[str, str]:
         requirements = layout.code_dir / "requirements.txt"

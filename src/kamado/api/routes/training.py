@@ -29,7 +29,9 @@ class RerunRequest(BaseModel):
 
 @router.post("/training-jobs", status_code=201)
 def create_training_job(request: Request, body: CreateTrainingJobRequest) -> dict[str, str]:
-    rec = _platform(request).training.create(body)
+    platform = _platform(request)
+    rec = platform.training.create(body)
+    platform.wake()
     return {"TrainingJobArn": rec.arn, "TrainingJobName": rec.name}
 
 
@@ -66,7 +68,9 @@ def describe_training_job(request: Request, name: str) -> dict[str, Any]:
 
 @router.post("/training-jobs/{name}/stop")
 def stop_training_job(request: Request, name: str) -> dict[str, Any]:
-    _platform(request).training.stop(name)
+    platform = _platform(request)
+    platform.training.stop(name)
+    platform.wake()
     return {}
 
 
@@ -74,7 +78,9 @@ def stop_training_job(request: Request, name: str) -> dict[str, Any]:
 def rerun_training_job(
     request: Request, name: str, body: Annotated[RerunRequest | None, Body()] = None
 ) -> dict[str, str]:
-    rec = _platform(request).training.rerun(name, body.TrainingJobName if body else None)
+    platform = _platform(request)
+    rec = platform.training.rerun(name, body.TrainingJobName if body else None)
+    platform.wake()
     return {"TrainingJobArn": rec.arn, "TrainingJobName": rec.name}
 
 

@@ -33,7 +33,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.Double, nullable=False),
         sa.UniqueConstraint("kind", "name", name="uq_resources_kind_name"),
     )
-    op.create_index("ix_resources_kind_state", "resources", ["kind", "state"])
+    op.create_index("ix_resources_kind_state", "resources", ["kind", "state", "created_at"])
     op.create_index("ix_resources_kind_created", "resources", ["kind", "created_at"])
     op.create_index("ix_resources_parent", "resources", ["parent"])
     op.create_table(
