@@ -65,6 +65,11 @@ def test_public_api_is_pinned() -> None:
     assert kamado.__all__ == [
         "Client",
         "Estimator",
+        "IllegalTransition",
+        "InvalidSpec",
+        "KamadoError",
+        "NotFound",
+        "ResourceInUse",
         "SKLearn",
         "TrainingInput",
         "TrainingJob",

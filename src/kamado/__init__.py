@@ -15,6 +15,11 @@ __version__ = "0.1.0"
 __all__ = [
     "Client",
     "Estimator",
+    "IllegalTransition",
+    "InvalidSpec",
+    "KamadoError",
+    "NotFound",
+    "ResourceInUse",
     "SKLearn",
     "TrainingInput",
     "TrainingJob",
@@ -24,6 +29,11 @@ __all__ = [
 ]
 
 _LAZY = {
+    "IllegalTransition": "kamado.core.errors",
+    "InvalidSpec": "kamado.core.errors",
+    "KamadoError": "kamado.core.errors",
+    "NotFound": "kamado.core.errors",
+    "ResourceInUse": "kamado.core.errors",
     "Client": "kamado.sdk.client",
     "Estimator": "kamado.sdk.estimator",
     "SKLearn": "kamado.sdk.estimator",
@@ -33,6 +43,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from kamado.core.errors import IllegalTransition, InvalidSpec, KamadoError, NotFound, ResourceInUse
     from kamado.sdk.client import Client
     from kamado.sdk.estimator import Estimator, SKLearn, TrainingInput, TrainingJob, TrainingJobFailed
 

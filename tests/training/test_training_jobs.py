@@ -471,3 +471,44 @@ def test_model_tarball_shape(live: LiveServer, tmp_path: Path) -> None:
     with tarfile.open(archive) as tar:
         names = tar.getnames()
     assert "sub/w.bin" in [n.removeprefix("./") for n in names]
+
+
+def test_long_logs_are_complete_via_api_and_archived(live: LiveServer, tmp_path: Path) -> None:
+    script = "import sys\nfor i in range(3000):\n    print(f'line {i}', flush=True)\n"
+    src = write_script(tmp_path / "src", script)
+    est = _estimator(live, src)
+    est.fit(logs=False, job_name="chatty")
+    text = "".join(live.client.stream_training_job_logs("chatty", follow=False))
+    lines = [ln for ln in text.splitlines() if ln.startswith("line ")]
+    assert lines == [f"line {i}" for i in range(3000)], "every line once, in order, across pages"
+    desc = live.client.describe_training_job("chatty")
+    archived = live.client.download_artifact(desc["LogArtifacts"], tmp_path / "log.txt").read_text()
+    assert archived.count("\n") >= 3000 and archived.startswith("line 0\n")
+    assert not any((live.home / "tasks").iterdir()), "the executor's task files are cleaned up"
+
+
+def test_checkpoint_uri_outside_the_store_is_rejected(live: LiveServer, tmp_path: Path) -> None:
+    body = {
+        "TrainingJobName": "ck",
+        "AlgorithmSpecification": {"ContainerEntrypoint": ["true"]},
+        "CheckpointConfig": {"S3Uri": "file:///etc"},
+    }
+    resp = _post(live, body)
+    assert resp.status_code == 400 and resp.json()["details"][0]["field"] == "CheckpointConfig.S3Uri"
+    _assert_nothing_created(live)
+
+
+def test_checkpoints_round_trip_between_jobs(live: LiveServer, tmp_path: Path) -> None:
+    script = (
+        "import os\n"
+        "d = '/opt/ml/checkpoints' if os.path.isdir('/opt/ml/checkpoints') and os.environ.get('SAGEMAKER_BASE_DIR') == '/opt/ml' else os.path.join(os.environ['SAGEMAKER_BASE_DIR'], 'checkpoints')\n"
+        "p = os.path.join(d, 'step.txt')\n"
+        "n = int(open(p).read()) if os.path.exists(p) else 0\n"
+        "print('resumed at', n)\n"
+        "open(p, 'w').write(str(n + 1))\n"
+    )
+    src = write_script(tmp_path / "src", script)
+    ckpt = live.client.info()["artifactStore"] + "/checkpoints/ck-demo"
+    for i in range(2):
+        _estimator(live, src, checkpoint_s3_uri=ckpt).fit(logs=False, job_name=f"ck-{i}")
+    assert "resumed at 1" in "".join(live.client.stream_training_job_logs("ck-1", follow=False))

@@ -60,7 +60,13 @@ def install_error_handlers(app: FastAPI) -> None:
             405: "MethodNotAllowed",
             413: "PayloadTooLarge",
         }.get(exc.status_code, "HttpError")
-        body = {**err.to_problem(), "status": exc.status_code, "code": code, "title": code}
+        body = {
+            **err.to_problem(),
+            "type": f"urn:kamado:error:{code}",
+            "status": exc.status_code,
+            "code": code,
+            "title": code,
+        }
         return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM)
 
     @app.exception_handler(RecursionError)

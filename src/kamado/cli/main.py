@@ -285,6 +285,8 @@ def jobs_rerun(
     except KamadoError as exc:
         _fail(exc)
     _show_job(desc, output)
+    if wait and desc["TrainingJobStatus"] != "Completed":
+        raise typer.Exit(code=1)
 
 
 @app.command()

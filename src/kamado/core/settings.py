@@ -32,8 +32,6 @@ class Settings:
     max_request_bytes: int = 1 << 20
     #: Grace between SIGTERM and SIGKILL when a job is stopped (SageMaker waits 120 s).
     stop_grace_s: float = 120.0
-    #: Default StoppingCondition.MaxRuntimeInSeconds (SageMaker's default is one day).
-    default_max_runtime_s: int = 86_400
     #: Private ``/opt/ml`` per job: "auto" (use it where the kernel allows), "require", "off".
     opt_ml_namespace: str = "auto"
     region: str = "local"

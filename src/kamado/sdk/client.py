@@ -108,14 +108,15 @@ class Client:
         )
 
     def stream_training_job_logs(self, name: str, *, follow: bool = True) -> Iterator[str]:
-        """Yield log text as it arrives; with ``follow`` until the job ends."""
+        """Yield the whole log so far, page by page; with ``follow`` keep going until the job ends."""
         after = 0
         while True:
             page = self.training_job_logs(name, after=after, wait=10 if follow else 0)
             for ev in page["Events"]:
                 yield ev["Message"]
+            advanced = page["NextSeq"] != after
             after = page["NextSeq"]
-            if not follow or page["Complete"]:
+            if page["Complete"] or (not follow and not advanced):
                 return
 
     def wait_for_training_job(

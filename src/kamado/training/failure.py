@@ -26,6 +26,8 @@ def failure_reason(outcome: dict[str, Any], failure_file: Path, log_tail: str, *
         text = failure_file.read_text(errors="replace").strip()
         if text:
             return text[:MAX_REASON]
+    if outcome.get("platform_error"):
+        return f"InternalServerError: {outcome['platform_error']}"[:MAX_REASON]
     exit_code = outcome.get("exit_code")
     sig = outcome.get("signal")
     if outcome.get("state") == "Lost":

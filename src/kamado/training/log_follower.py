@@ -15,8 +15,9 @@ from kamado.store.records import MetricPoint
 from kamado.training.metrics import MetricExtractor
 from kamado.training.spec import CreateTrainingJobRequest
 
-#: Longest stretch of a log kept in the store per job; beyond it the log is truncated with a marker
-#: (the full log stays in the job directory).
+#: Longest stretch of a log kept in the metadata store per job; beyond it the stored log is truncated with
+#: a marker (the complete log is archived to the artifact store when the attempt ends). The count restarts
+#: with the server.
 MAX_STORED_LOG_BYTES = 64 << 20
 #: A line longer than this without a newline is stored as it is.
 MAX_PARTIAL_LINE = 65536

@@ -26,7 +26,7 @@ from kamado.compute.instance_types import reservation_for, resolve_instance_type
 from kamado.compute.taskspec import Limits, TaskHandle, TaskSpec, TaskState, TaskStatus
 from kamado.core.clock import Clock, SystemClock
 from kamado.core.errors import ConcurrentModification, NotFound, ResourceInUse
-from kamado.core.lifecycle import SecondaryStatus, TrainingJobStatus
+from kamado.core.lifecycle import SecondaryStatus, TrainingJobStatus, sources_for
 from kamado.core.settings import Settings
 from kamado.store.base import MetadataStore
 from kamado.store.records import ResourceRecord
@@ -35,7 +35,7 @@ from kamado.training.environments import EnvironmentBuilder, EnvironmentBuildErr
 from kamado.training.failure import failure_reason
 from kamado.training.inputs import PrepareError, materialise_inputs
 from kamado.training.log_follower import LogFollower
-from kamado.training.outputs import upload_outputs
+from kamado.training.outputs import output_prefix, upload_outputs
 from kamado.training.service import KIND, secondary_patch
 from kamado.training.spec import CreateTrainingJobRequest
 
@@ -459,8 +459,7 @@ class TrainingReconciler:
             ),
         }
         self.store.update_status(KIND, name, patch)
-        if handle is not None:
-            self.executor.cleanup(handle)
+        # The executor's files (the raw log) are archived and cleaned up by _finish, off this thread.
         self._spawn(name, self._finish, name, None)
 
     def _enforce_runtime_backstop(
@@ -499,7 +498,8 @@ class TrainingReconciler:
             log.exception("uploading outputs of %s failed", name)
             if state == TaskState.SUCCEEDED:
                 state = TaskState.FAILED
-                outcome["reason"] = f"uploading the model failed: {exc}"
+                outcome["platform_error"] = f"uploading the model failed: {exc}"
+        patch.update(self._archive_log_and_cleanup(job, req))
         start = job.status.get("TrainingStartTime")
         end = self.clock.now()
         patch["TrainingEndTime"] = end
@@ -550,6 +550,40 @@ class TrainingReconciler:
             )
         self.logs.forget(name)
 
+    def _archive_log_and_cleanup(self, job: ResourceRecord, req: CreateTrainingJobRequest) -> dict[str, Any]:
+        """Keep the attempt's complete raw log in the artifact store (the metadata store keeps at most
+        MAX_STORED_LOG_BYTES of it), then let the executor delete its files for the task."""
+        attempt_no = int(job.status.get("Attempt", 0))
+        records = [a for a in self.store.list_attempts(KIND, job.name) if a.attempt == attempt_no]
+        if not records:
+            return {}
+        handle = self.executor.attach(str(records[0].handle.get("task_id")), dict(records[0].handle))
+        out: dict[str, Any] = {}
+        tmp_dir = self.settings.home / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        tmp = tmp_dir / f"{job.name}-attempt-{attempt_no}.log"
+        try:
+            with open(tmp, "wb") as f:
+                offset = 0
+                while True:
+                    data, offset = self.executor.read_logs(handle, offset)
+                    if not data:
+                        break
+                    f.write(data)
+            if tmp.stat().st_size:
+                key = f"{output_prefix(self.artifacts, req)}/logs/attempt-{attempt_no}.log"
+                self.artifacts.put_file(key, tmp)
+                out["LogArtifacts"] = self.artifacts.uri(key)
+        except NotFound:
+            pass  # the task never started: nothing to keep
+        finally:
+            tmp.unlink(missing_ok=True)
+        try:
+            self.executor.cleanup(handle)
+        except Exception:
+            log.exception("cleaning up the task of %s failed", job.name)
+        return out
+
     def _log_tail(self, name: str) -> str:
         return "".join(c.data for c in self.store.tail_logs(KIND, name, limit=50))[-20_000:]
 
@@ -576,5 +610,5 @@ class TrainingReconciler:
             full["FailureReason"] = reason[:1024]
         if "TrainingEndTime" not in full and job.status.get("TrainingStartTime"):
             full["TrainingEndTime"] = now
-        self.store.transition(KIND, name, from_states=ACTIVE_STATES, to_state=str(state), status_patch=full)
+        self.store.transition(KIND, name, from_states=sources_for(state), to_state=str(state), status_patch=full)
         log.info("training job %s is %s%s", name, state, f": {reason}" if reason else "")

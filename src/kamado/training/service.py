@@ -15,7 +15,7 @@ from kamado.compute.instance_types import resolve_instance_type
 from kamado.compute.taskspec import Resources
 from kamado.core.clock import to_datetime
 from kamado.core.errors import IllegalTransition, InvalidSpec, NotFound
-from kamado.core.lifecycle import SecondaryStatus, TrainingJobStatus
+from kamado.core.lifecycle import SecondaryStatus, TrainingJobStatus, sources_for
 from kamado.core.names import arn, unique_name, validate_name
 from kamado.core.settings import Settings
 from kamado.store.base import MetadataStore
@@ -144,13 +144,18 @@ class TrainingService:
                 ch.DataSource.S3DataSource.S3Uri,
                 field=f"InputDataConfig[{i}].DataSource.S3DataSource.S3Uri",
             )
-        if req.OutputDataConfig.S3OutputPath:
+        for field, uri in (
+            ("OutputDataConfig.S3OutputPath", req.OutputDataConfig.S3OutputPath),
+            ("CheckpointConfig.S3Uri", req.CheckpointConfig.S3Uri if req.CheckpointConfig else None),
+        ):
+            if not uri:
+                continue
             try:
-                self.artifacts.key_from_uri(req.OutputDataConfig.S3OutputPath)
+                self.artifacts.key_from_uri(uri)
             except InvalidSpec as exc:
                 raise InvalidSpec(
-                    f"OutputDataConfig.S3OutputPath must be inside the artifact store ({self.artifacts.root_uri}).",
-                    details=[{"field": "OutputDataConfig.S3OutputPath", "message": exc.message}],
+                    f"{field} must be inside the artifact store ({self.artifacts.root_uri}).",
+                    details=[{"field": field, "message": exc.message}],
                 ) from exc
 
     # -- read -----------------------------------------------------------------------------------------
@@ -225,7 +230,7 @@ class TrainingService:
         self.store.transition(
             KIND,
             name,
-            from_states=[str(TrainingJobStatus.IN_PROGRESS)],
+            from_states=sources_for(TrainingJobStatus.STOPPING),
             to_state=str(TrainingJobStatus.STOPPING),
             status_patch=patch,
         )
@@ -283,6 +288,7 @@ def describe_record(rec: ResourceRecord, final_metrics: list[Any]) -> dict[str, 
             ],
             "ModelArtifacts": {"S3ModelArtifacts": st["ModelArtifacts"]} if st.get("ModelArtifacts") else None,
             "OutputDataArtifacts": st.get("OutputDataArtifacts"),
+            "LogArtifacts": st.get("LogArtifacts"),
             "FailureReason": st.get("FailureReason"),
             "TrainingTimeInSeconds": st.get("TrainingTimeInSeconds"),
             "BillableTimeInSeconds": st.get("TrainingTimeInSeconds"),

@@ -85,7 +85,8 @@ class Channel(_Shape):
 class OutputDataConfigSpec(_Shape):
     S3OutputPath: Annotated[str | None, Field(max_length=1024)] = None
     KmsKeyId: str | None = None
-    CompressionType: Literal["GZIP", "NONE"] = "GZIP"
+    #: Only GZIP for now: outputs are uploaded as model.tar.gz / output.tar.gz.
+    CompressionType: Literal["GZIP"] = "GZIP"
 
 
 class ResourceConfigSpec(_Shape):
