@@ -501,7 +501,7 @@ def test_checkpoint_uri_outside_the_store_is_rejected(live: LiveServer, tmp_path
 def test_checkpoints_round_trip_between_jobs(live: LiveServer, tmp_path: Path) -> None:
     script = (
         "import os\n"
-        "d = '/opt/ml/checkpoints' if os.path.isdir('/opt/ml/checkpoints') and os.environ.get('SAGEMAKER_BASE_DIR') == '/opt/ml' else os.path.join(os.environ['SAGEMAKER_BASE_DIR'], 'checkpoints')\n"
+        "d = os.path.join(os.environ['SAGEMAKER_BASE_DIR'], 'checkpoints')  # /opt/ml/checkpoints in a namespace\n"
         "p = os.path.join(d, 'step.txt')\n"
         "n = int(open(p).read()) if os.path.exists(p) else 0\n"
         "print('resumed at', n)\n"
