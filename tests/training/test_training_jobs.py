@@ -512,3 +512,24 @@ def test_checkpoints_round_trip_between_jobs(live: LiveServer, tmp_path: Path) -
     for i in range(2):
         _estimator(live, src, checkpoint_s3_uri=ckpt).fit(logs=False, job_name=f"ck-{i}")
     assert "resumed at 1" in "".join(live.client.stream_training_job_logs("ck-1", follow=False))
+
+
+@pytest.mark.parametrize("live", [{"opt_ml_namespace": "off"}], indirect=True)
+def test_without_private_opt_ml_sm_variables_work_and_failures_explain(live: LiveServer, tmp_path: Path) -> None:
+    assert live.client.info()["privateOptMl"] is False
+    ok = write_script(
+        tmp_path / "ok", "import os\nopen(os.path.join(os.environ['SM_MODEL_DIR'], 'm'), 'w').write('x')\n"
+    )
+    _estimator(live, ok).fit(logs=False, job_name="sm-vars")
+    hard = write_script(tmp_path / "hard", "open('/opt/ml/input/config/hyperparameters.json').read()\n")
+    _estimator(live, hard).fit(wait=False, job_name="hard-coded")
+    desc = live.wait("hard-coded")
+    assert desc["TrainingJobStatus"] == "Failed"
+    assert "FileNotFoundError" in desc["FailureReason"] and "no private /opt/ml" in desc["FailureReason"]
+
+
+def test_openapi_is_published(live: LiveServer) -> None:
+    spec = httpx.get(f"{live.url}/api/v1/openapi.json").json()
+    assert {"/api/v1/training-jobs", "/api/v1/training-jobs/{name}", "/api/v1/trees/{digest}"} <= set(spec["paths"])
+    create = spec["paths"]["/api/v1/training-jobs"]["post"]
+    assert "CreateTrainingJobRequest" in json.dumps(create)

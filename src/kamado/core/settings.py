@@ -32,6 +32,8 @@ class Settings:
     max_request_bytes: int = 1 << 20
     #: Grace between SIGTERM and SIGKILL when a job is stopped (SageMaker waits 120 s).
     stop_grace_s: float = 120.0
+    #: Per-task process-count ceiling (a fork-bomb backstop; the kernel does not apply it to root).
+    max_processes: int = 8192
     #: Private ``/opt/ml`` per job: "auto" (use it where the kernel allows), "require", "off".
     opt_ml_namespace: str = "auto"
     region: str = "local"
@@ -55,6 +57,8 @@ class Settings:
             values["max_cpus"] = float(env["KAMADO_MAX_CPUS"])
         if env.get("KAMADO_MAX_MEMORY_MB"):
             values["max_memory_mb"] = int(env["KAMADO_MAX_MEMORY_MB"])
+        if env.get("KAMADO_MAX_PROCESSES"):
+            values["max_processes"] = int(env["KAMADO_MAX_PROCESSES"])
         if env.get("KAMADO_STOP_GRACE_S"):
             values["stop_grace_s"] = float(env["KAMADO_STOP_GRACE_S"])
         values.update({k: v for k, v in overrides.items() if v is not None})

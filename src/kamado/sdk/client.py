@@ -99,11 +99,19 @@ class Client:
         params = {"MetricName": metric} if metric else None
         return self._request("GET", f"/api/v1/training-jobs/{name}/metrics", params=params)["Metrics"]
 
-    def training_job_logs(self, name: str, *, after: int = 0, wait: float = 0, limit: int = 1000) -> dict[str, Any]:
+    def training_job_logs(
+        self, name: str, *, after: int = 0, wait: float = 0, limit: int = 1000, secondary: str | None = None
+    ) -> dict[str, Any]:
+        """One page of log events after ``after``; ``wait`` long-polls (see the logs route)."""
         return self._request(
             "GET",
             f"/api/v1/training-jobs/{name}/logs",
-            params={"after": after, "wait": wait, "limit": limit},
+            params={
+                "after": after,
+                "wait": wait,
+                "limit": limit,
+                **({"secondary": secondary} if secondary is not None else {}),
+            },
             timeout=wait + 30,
         )
 
@@ -126,11 +134,27 @@ class Client:
         poll_s: float = 0.25,
         timeout_s: float | None = None,
         on_log: Callable[[str], None] | None = None,
+        on_status: Callable[[str, str], None] | None = None,
     ) -> dict[str, Any]:
+        """Wait for the job to end. ``on_log`` gets log text as it arrives and ``on_status`` each new
+        (SecondaryStatus, message), both pushed by the server's long-poll rather than polled."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        if on_log is not None:
-            for text in self.stream_training_job_logs(name, follow=True):
-                on_log(text)
+        if on_log is not None or on_status is not None:
+            after, seen = 0, None
+            while True:
+                page = self.training_job_logs(name, after=after, wait=10, secondary=seen or "")
+                if page.get("SecondaryStatus") != seen:
+                    seen = page.get("SecondaryStatus")
+                    if on_status is not None and seen:
+                        on_status(seen, page.get("StatusMessage") or "")
+                if on_log is not None:
+                    for ev in page["Events"]:
+                        on_log(ev["Message"])
+                after = page["NextSeq"]
+                if page["Complete"]:
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    break
         while True:
             desc = self.describe_training_job(name)
             if desc["TrainingJobStatus"] in ("Completed", "Failed", "Stopped"):

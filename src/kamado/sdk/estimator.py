@@ -78,7 +78,14 @@ class TrainingJob:
         return self.client.describe_training_job(self.name)
 
     def wait(self, logs: bool = True) -> dict[str, Any]:
-        return self.client.wait_for_training_job(self.name, on_log=_print_log if logs else None)
+        """Wait for the job; with ``logs`` print its log and each status change as they happen."""
+        if not logs:
+            return self.client.wait_for_training_job(self.name)
+        return self.client.wait_for_training_job(self.name, on_log=_print_log, on_status=self._print_status)
+
+    def _print_status(self, status: str, message: str) -> None:
+        sys.stdout.write(f"[kamado] {self.name}: {status} - {message}\n")
+        sys.stdout.flush()
 
     def stop(self) -> None:
         self.client.stop_training_job(self.name)

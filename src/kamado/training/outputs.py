@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from kamado.artifacts.archives import pack_model_dir
@@ -25,23 +26,26 @@ def upload_outputs(
     if not layout.root.exists():
         return {}
     base = output_prefix(artifacts, req)
-    out: dict[str, Any] = {}
-    model_key = f"{base}/output/model.tar.gz"
-    tmp = layout.root.parent / "model.tar.gz"
-    pack_model_dir(layout.model_dir, tmp)
-    artifacts.put_file(model_key, tmp)
-    tmp.unlink(missing_ok=True)
-    out["ModelArtifacts"] = artifacts.uri(model_key)
+    out: dict[str, Any] = {
+        "ModelArtifacts": _pack_and_put(artifacts, layout, layout.model_dir, f"{base}/output/model.tar.gz")
+    }
     if layout.output_data_dir.exists() and any(layout.output_data_dir.iterdir()):
-        data_key = f"{base}/output/output.tar.gz"
-        tmp = layout.root.parent / "output.tar.gz"
-        pack_model_dir(layout.output_data_dir, tmp)
-        artifacts.put_file(data_key, tmp)
-        tmp.unlink(missing_ok=True)
-        out["OutputDataArtifacts"] = artifacts.uri(data_key)
+        out["OutputDataArtifacts"] = _pack_and_put(
+            artifacts, layout, layout.output_data_dir, f"{base}/output/output.tar.gz"
+        )
     if req.CheckpointConfig and layout.checkpoints_dir.exists():
         ckpt = artifacts.key_from_uri(req.CheckpointConfig.S3Uri).rstrip("/")
         for path in sorted(layout.checkpoints_dir.rglob("*")):
             if path.is_file() and not path.is_symlink():
                 artifacts.put_file(f"{ckpt}/{path.relative_to(layout.checkpoints_dir).as_posix()}", path)
     return out
+
+
+def _pack_and_put(artifacts: ArtifactStore, layout: contract.JobLayout, directory: Path, key: str) -> str:
+    tmp = layout.root.parent / key.rsplit("/", 1)[-1]
+    try:
+        pack_model_dir(directory, tmp)
+        artifacts.put_file(key, tmp)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return artifacts.uri(key)

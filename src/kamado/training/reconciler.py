@@ -152,7 +152,7 @@ class TrainingReconciler:
             self._watch(job)
             return
         if secondary == str(SecondaryStatus.UPLOADING) and st.get("TaskOutcome"):
-            self._spawn(job.name, self._finish, job.name, None)  # resumed after a restart mid-upload
+            self._spawn(job.name, self._finish, job.name)  # resumed after a restart mid-upload
             return
         if st.get("StopRequested") or job.state == str(TrainingJobStatus.STOPPING):
             self.ledger.release(job.name)
@@ -288,6 +288,7 @@ class TrainingReconciler:
                 "Attempt": attempt_no,
                 "AttemptActive": True,
                 "JobDir": str(job_dir),
+                "PrivateOptMl": bool(spec.mounts),
                 "Lineage": lineage,
                 **secondary_patch(
                     job.status,
@@ -368,7 +369,12 @@ class TrainingReconciler:
             env=env,
             workdir=str(layout.code_dir),
             resources=reservation,
-            limits=Limits(max_runtime_s=budget, memory_mb=itype.memory_mb, stop_grace_s=self.settings.stop_grace_s),
+            limits=Limits(
+                max_runtime_s=budget,
+                memory_mb=itype.memory_mb,
+                max_processes=self.settings.max_processes,
+                stop_grace_s=self.settings.stop_grace_s,
+            ),
             mounts={contract.OPT_ML: str(layout.root)} if in_namespace else {},
             mount_policy="require" if in_namespace else "auto",
         )
@@ -460,7 +466,7 @@ class TrainingReconciler:
         }
         self.store.update_status(KIND, name, patch)
         # The executor's files (the raw log) are archived and cleaned up by _finish, off this thread.
-        self._spawn(name, self._finish, name, None)
+        self._spawn(name, self._finish, name)
 
     def _enforce_runtime_backstop(
         self, job: ResourceRecord, req: CreateTrainingJobRequest, handle: TaskHandle | None
@@ -475,7 +481,7 @@ class TrainingReconciler:
             self.executor.cancel(handle, 0)
 
     # -- finishing ------------------------------------------------------------------------------------
-    def _finish(self, name: str, _unused: Any) -> None:
+    def _finish(self, name: str) -> None:
         job = self.store.get(KIND, name)
         if TrainingJobStatus(job.state).is_terminal():
             return
@@ -540,6 +546,12 @@ class TrainingReconciler:
         else:
             tail = self._log_tail(name)
             reason = failure_reason(outcome, layout.failure_file, tail, program=req.program())
+            if "/opt/ml" in reason and not job.status.get("PrivateOptMl"):
+                reason = (
+                    reason[:600] + " | hint: this job had no private /opt/ml (the kernel refused a mount "
+                    "namespace); use the SM_* variables, or run the server as root or with unprivileged user "
+                    "namespaces enabled"
+                )
             self._terminal(
                 name,
                 TrainingJobStatus.FAILED,

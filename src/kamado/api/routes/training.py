@@ -91,16 +91,19 @@ async def training_job_logs(
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     wait: Annotated[float, Query(ge=0, le=30)] = 0,
+    secondary: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
     """Log events after sequence number ``after``. With ``wait`` > 0 this long-polls until new output
-    arrives or the job ends, so following a log costs one request per burst, not a busy loop."""
+    arrives, the job ends, or its SecondaryStatus differs from ``secondary`` (the caller's last known one),
+    so following a log and its progress costs one request per change, not a busy loop."""
     platform = _platform(request)
     deadline = asyncio.get_running_loop().time() + wait
     while True:
         rec = await run_in_threadpool(platform.training.get, name)
         chunks = await run_in_threadpool(platform.store.read_logs, KIND, name, after_seq=after, limit=limit)
         done = TrainingJobStatus(rec.state).is_terminal()
-        if chunks or done or asyncio.get_running_loop().time() >= deadline:
+        moved = secondary is not None and rec.status.get("SecondaryStatus") != secondary
+        if chunks or done or moved or asyncio.get_running_loop().time() >= deadline:
             break
         await asyncio.sleep(0.05)
     events = [{"Seq": c.seq, "Attempt": c.attempt, "Timestamp": c.ts, "Message": c.data} for c in chunks if c.data]
@@ -109,6 +112,8 @@ async def training_job_logs(
         "Events": events,
         "NextSeq": next_seq,
         "TrainingJobStatus": rec.state,
+        "SecondaryStatus": rec.status.get("SecondaryStatus"),
+        "StatusMessage": (rec.status.get("SecondaryStatusTransitions") or [{}])[-1].get("StatusMessage"),
         "Complete": done and len(chunks) < limit,
     }
 
