@@ -59,8 +59,11 @@ def test_kamado_url_that_is_unreachable_is_an_error_not_a_new_server(tmp_path: P
     assert not (tmp_path / "h" / "server.json").exists()
 
 
-@pytest.mark.parametrize("bad", ["--port=-5"])
-def test_server_rejects_bad_options(tmp_path: Path, bad: str) -> None:
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [("--port=-5", "--port"), ("--host=0.0.0.0", "no token authentication yet")],
+)
+def test_server_rejects_bad_options(tmp_path: Path, bad: str, message: str) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "kamado", "server", bad],
         env=_env(tmp_path / "h"),
@@ -68,4 +71,17 @@ def test_server_rejects_bad_options(tmp_path: Path, bad: str) -> None:
         text=True,
         timeout=60,
     )
-    assert proc.returncode != 0
+    assert proc.returncode == 2 and message in proc.stderr.replace("\n", " ")
+    assert not (tmp_path / "h" / "server.json").exists()
+
+
+def test_second_server_on_the_same_database_is_refused(live: object, tmp_path: Path) -> None:
+    """Two homes sharing one metadata store would each take the other's jobs for lost: refused."""
+    db = live.home / "kamado.db"  # type: ignore[attr-defined]
+    env = {**_env(tmp_path / "other-home"), "KAMADO_DATABASE_URL": f"sqlite:///{db}"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "kamado", "server", "--port", "0"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    assert "Another kamado server" in proc.stderr.replace("\n", " ")
+    assert not (tmp_path / "other-home" / "server.json").exists()

@@ -533,3 +533,10 @@ def test_openapi_is_published(live: LiveServer) -> None:
     assert {"/api/v1/training-jobs", "/api/v1/training-jobs/{name}", "/api/v1/trees/{digest}"} <= set(spec["paths"])
     create = spec["paths"]["/api/v1/training-jobs"]["post"]
     assert "CreateTrainingJobRequest" in json.dumps(create)
+
+
+def test_sagemaker_local_mode_file_uris_are_uploaded(live: LiveServer, tmp_path: Path) -> None:
+    src = write_script(tmp_path / "src", "import os\nprint(sorted(os.listdir(os.environ['SM_CHANNEL_TRAIN'])))\n")
+    data = _csv(tmp_path / "d")
+    _estimator(live, src).fit({"train": f"file://{data}"}, logs=False, job_name="file-uri")
+    assert "['data.csv']" in "".join(live.client.stream_training_job_logs("file-uri", follow=False))

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
+import threading
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,12 +14,34 @@ from kamado.artifacts.base import ArtifactStore
 from kamado.artifacts.factory import open_artifact_store
 from kamado.compute.executor import Executor
 from kamado.compute.local import LocalExecutor
-from kamado.core.errors import InvalidSpec
+from kamado.core.errors import InvalidSpec, ResourceInUse
 from kamado.core.settings import Settings
 from kamado.store.base import MetadataStore
 from kamado.store.sql import open_store
 from kamado.training.reconciler import TrainingReconciler
 from kamado.training.service import TrainingService
+
+log = logging.getLogger("kamado.server")
+CONTROLLER_LEASE = "controller"
+LEASE_TTL_S = 30.0
+
+
+def _owner_id(pid: int) -> str:
+    return f"pid {pid} on {socket.gethostname()} ({uuid.uuid4().hex[:8]})"
+
+
+def _dead_on_this_host(holder: str) -> bool:
+    """True when ``holder`` names a server process on this machine that no longer exists."""
+    parts = holder.split()
+    if len(parts) < 4 or parts[0] != "pid" or parts[2] != "on" or parts[3] != socket.gethostname():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, ValueError):
+        return False
+    return False
 
 
 def make_executor(settings: Settings) -> Executor:
@@ -40,6 +67,9 @@ class Platform:
     executor: Executor
     training: TrainingService
     reconcilers: list[Any] = field(default_factory=list)
+    owner: str = field(default_factory=lambda: _owner_id(os.getpid()))
+    _closing: threading.Event = field(default_factory=threading.Event)
+    _renewer: threading.Thread | None = None
 
     @classmethod
     def open(cls, settings: Settings, *, executor: Executor | None = None) -> Platform:
@@ -52,13 +82,50 @@ class Platform:
         platform.reconcilers.append(TrainingReconciler(store, artifacts, executor, settings))
         return platform
 
+    def claim_controller(self) -> None:
+        """Become the one server reconciling this database, or refuse to start.
+
+        Two servers reconciling one store (two homes on one PostgreSQL, say) would each take the other's
+        running jobs for lost. The lease lives in the store itself, so it covers every way of sharing it.
+        """
+        holder = self.store.acquire_lease(CONTROLLER_LEASE, self.owner, LEASE_TTL_S)
+        if holder is not None and _dead_on_this_host(holder):
+            # The previous server on this machine was killed (kill -9, OOM): no need to wait out its lease.
+            holder = self.store.acquire_lease(CONTROLLER_LEASE, self.owner, LEASE_TTL_S, take_over_from=holder)
+        if holder is not None:
+            raise ResourceInUse(
+                f"Another kamado server ({holder}) is reconciling the metadata store {self.store.url.split('@')[-1]}; "
+                f"stop it first, or wait {LEASE_TTL_S:.0f} s if it died. Only one server may run jobs for a store."
+            )
+
     def start(self) -> None:
+        self.claim_controller()
         for r in self.reconcilers:
             r.start()
+        self._renewer = threading.Thread(target=self._renew_lease, name="kamado-lease", daemon=True)
+        self._renewer.start()
+
+    def _renew_lease(self) -> None:
+        while not self._closing.wait(LEASE_TTL_S / 3):
+            try:
+                holder = self.store.acquire_lease(CONTROLLER_LEASE, self.owner, LEASE_TTL_S)
+            except Exception:
+                log.exception("renewing the controller lease failed; retrying")
+                continue
+            if holder is not None:
+                log.error("another server (%s) took over the metadata store; this one stops reconciling", holder)
+                for r in self.reconcilers:
+                    r.stop()
+                return
 
     def close(self) -> None:
+        self._closing.set()
         for r in self.reconcilers:
             r.stop()
+        try:
+            self.store.release_lease(CONTROLLER_LEASE, self.owner)
+        except Exception:
+            log.exception("releasing the controller lease failed (it expires by itself)")
         self.store.close()
 
     def wake(self) -> None:

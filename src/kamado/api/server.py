@@ -78,6 +78,13 @@ def serve(
                 info_file.unlink()
 
     app = create_app(settings, on_shutdown=forget_info)
+    try:
+        app.state.platform.claim_controller()  # fail here, with a clear message, rather than in the lifespan
+    except ResourceInUse:
+        app.state.platform.store.close()
+        sock.close()
+        lock.close()
+        raise
     config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on", timeout_graceful_shutdown=10)
     server = uvicorn.Server(config)
 

@@ -20,8 +20,8 @@ app = typer.Typer(
 )
 jobs = typer.Typer(help="Training jobs: list, describe, logs, stop, rerun.", no_args_is_help=True)
 app.add_typer(jobs, name="jobs")
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 OutputOpt = Annotated[str, typer.Option("--output", "-o", help="table or json")]
 

@@ -145,6 +145,7 @@ class Estimator:
         self._client = client
         self.latest_training_job: TrainingJob | None = None
         self._source_uri: str | None = None
+        self._store_root: str | None = None
 
     @property
     def client(self) -> Client:
@@ -186,6 +187,8 @@ class Estimator:
                 f"Channel {name!r} must be a path, a URI or a TrainingInput.",
                 details=[{"field": f"inputs.{name}"}],
             )
+        if data.startswith("file://") and not self._in_artifact_store(data):
+            data = data[len("file://") :]  # SageMaker local mode's file:// inputs: a path on this machine
         if "://" not in data:
             local = Path(data)
             if not local.exists():
@@ -210,6 +213,11 @@ class Estimator:
             if value.input_mode:
                 channel["InputMode"] = value.input_mode
         return channel
+
+    def _in_artifact_store(self, uri: str) -> bool:
+        if self._store_root is None:
+            self._store_root = str(self.client.info()["artifactStore"]).rstrip("/") + "/"
+        return uri.startswith(self._store_root)
 
     def training_job_request(self, inputs: Any = None, job_name: str | None = None) -> dict[str, Any]:
         """The CreateTrainingJob request ``fit`` would send (uploads code and local data)."""

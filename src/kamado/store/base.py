@@ -142,5 +142,16 @@ class MetadataStore(ABC):
     def final_metrics(self, kind: str, name: str) -> builtins.list[MetricPoint]:
         """The last recorded point of each metric, sorted by metric name."""
 
+    # -- leases -------------------------------------------------------------------------------------------
+    @abstractmethod
+    def acquire_lease(self, name: str, owner: str, ttl_s: float, *, take_over_from: str | None = None) -> str | None:
+        """Take or renew the lease ``name`` for ``owner`` until now + ``ttl_s``. Returns None on success, or
+        the current holder's owner string when someone else holds an unexpired lease. ``take_over_from``
+        takes an unexpired lease from that exact holder (one the caller knows is dead)."""
+
+    @abstractmethod
+    def release_lease(self, name: str, owner: str) -> None:
+        """Give the lease up if ``owner`` holds it (idempotent)."""
+
     @abstractmethod
     def close(self) -> None: ...

@@ -153,6 +153,37 @@ class SqlStore(MetadataStore):
     def close(self) -> None:
         self._engine.dispose()
 
+    # -- leases ---------------------------------------------------------------------------------------
+    def acquire_lease(self, name: str, owner: str, ttl_s: float, *, take_over_from: str | None = None) -> str | None:
+        key = _lease_key(name)
+        now = time.time()
+        with self._write() as conn:
+            stmt = sa.select(t.meta.c.value).where(t.meta.c.key == key)
+            if not self._is_sqlite:
+                stmt = stmt.with_for_update()
+            row = conn.execute(stmt).first()
+            value = json.dumps({"owner": owner, "expires": now + ttl_s})
+            if row is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(sa.insert(t.meta).values(key=key, value=value))
+                except IntegrityError:
+                    return "another server (just took the lease)"
+                return None
+            current = json.loads(row[0])
+            holder = current.get("owner")
+            if holder != owner and holder != take_over_from and float(current.get("expires", 0)) > now:
+                return str(holder)
+            conn.execute(sa.update(t.meta).where(t.meta.c.key == key).values(value=value))
+            return None
+
+    def release_lease(self, name: str, owner: str) -> None:
+        key = _lease_key(name)
+        with self._write() as conn:
+            row = conn.execute(sa.select(t.meta.c.value).where(t.meta.c.key == key)).first()
+            if row is not None and json.loads(row[0]).get("owner") == owner:
+                conn.execute(sa.delete(t.meta).where(t.meta.c.key == key))
+
     # -- resources ------------------------------------------------------------------------------------
     @staticmethod
     def _record(row: Any) -> ResourceRecord:
@@ -564,6 +595,10 @@ class SqlStore(MetadataStore):
         with self._read() as conn:
             rows = conn.execute(sa.select(t.metrics).where(m.id.in_(last_ids)).order_by(m.metric)).all()
         return [MetricPoint(metric=r.metric, value=r.value, ts=r.ts, step=r.step) for r in rows]
+
+
+def _lease_key(name: str) -> str:
+    return f"lease:{name}"[:64]
 
 
 def open_store(url: str) -> MetadataStore:

@@ -255,6 +255,19 @@ class StoreContract:
         final = store.final_metrics("training-job", "m")
         assert [(p.metric, p.value) for p in final] == [("acc", 0.9), ("loss", 0.5)]
 
+    def test_leases_exclude_other_owners_until_they_expire(self, store: MetadataStore) -> None:
+        assert store.acquire_lease("controller", "a", ttl_s=60) is None
+        assert store.acquire_lease("controller", "a", ttl_s=60) is None, "renewal by the holder"
+        assert store.acquire_lease("controller", "b", ttl_s=60) == "a"
+        store.release_lease("controller", "b")  # not the holder: no effect
+        assert store.acquire_lease("controller", "b", ttl_s=60) == "a"
+        store.release_lease("controller", "a")
+        assert store.acquire_lease("controller", "b", ttl_s=0.05) is None
+        time.sleep(0.1)
+        assert store.acquire_lease("controller", "c", ttl_s=60) is None, "an expired lease can be taken over"
+        assert store.acquire_lease("controller", "d", ttl_s=60, take_over_from="x") == "c"
+        assert store.acquire_lease("controller", "d", ttl_s=60, take_over_from="c") is None, "from a known-dead holder"
+
     def test_delete_removes_everything(self, store: MetadataStore) -> None:
         _create(store, "gone")
         store.append_logs("training-job", "gone", 1, [(1.0, "x")])
