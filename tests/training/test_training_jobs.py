@@ -540,3 +540,38 @@ def test_sagemaker_local_mode_file_uris_are_uploaded(live: LiveServer, tmp_path:
     data = _csv(tmp_path / "d")
     _estimator(live, src).fit({"train": f"file://{data}"}, logs=False, job_name="file-uri")
     assert "['data.csv']" in "".join(live.client.stream_training_job_logs("file-uri", follow=False))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"TrainingJobName": "a", "StoppingCondition": {"MaxRuntimeInSeconds": 1e999999}}',
+        b'{"TrainingJobName": "a", "StoppingCondition": {"MaxRuntimeInSeconds": ' + b"9" * 5000 + b"}}",
+        b'{"TrainingJobName": NaN}',
+        b'{"TrainingJobName": "\\ud800"}',
+        b'{"TrainingJobName": "a\\r\\nInjected: 1", "AlgorithmSpecification": {"ContainerEntrypoint": ["true"]}}',
+        b'{"TrainingJobName": "' + b"a" * 10_000 + b'"}',
+        b'"just a string"',
+        b"null",
+        b"\xff\xfe not utf-8",
+        b'{"TrainingJobName": "a", "HyperParameters": {"' + b"k" * 300 + b'": "1"}}',
+    ],
+    ids=[
+        "inf",
+        "huge-int",
+        "nan",
+        "lone-surrogate",
+        "crlf-name",
+        "long-name",
+        "string",
+        "null",
+        "bad-utf8",
+        "long-hp-key",
+    ],
+)
+def test_json_abuse_is_rejected_with_4xx(live: LiveServer, raw: bytes) -> None:
+    resp = httpx.post(f"{live.url}/api/v1/training-jobs", content=raw, headers={"content-type": "application/json"})
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["code"] == "ValidationException"
+    assert httpx.get(f"{live.url}/healthz").status_code == 200
+    _assert_nothing_created(live)
