@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -49,7 +50,11 @@ class LogChunk(_Frozen):
     data: str
 
 
-class MetricPoint(_Frozen):
+@dataclass(frozen=True, slots=True)
+class MetricPoint:
+    """One metric value. A plain dataclass, not a pydantic model: jobs emit them by the hundred thousand
+    and every field is checked where the point is parsed."""
+
     metric: str
     value: float
     ts: float

@@ -533,7 +533,7 @@ class SqlStore(MetadataStore):
             if rows:
                 conn.execute(sa.insert(t.log_chunks), rows)
             if metrics:
-                conn.execute(sa.insert(t.metrics), [self._metric_row(kind, name, p) for p in metrics])
+                self._insert_metrics(conn, kind, name, metrics)
 
     def log_offset(self, kind: str, name: str, attempt: int) -> int:
         c = t.log_chunks.c
@@ -542,6 +542,13 @@ class SqlStore(MetadataStore):
                 sa.select(sa.func.max(c.end_offset)).where(c.kind == kind, c.name == name, c.attempt == attempt)
             ).scalar()
         return int(value or 0)
+
+    def _insert_metrics(self, conn: Connection, kind: str, name: str, points: Sequence[MetricPoint]) -> None:
+        """Metrics arrive by the thousand from chatty jobs: insert them through the driver's executemany
+        with positional rows, which is several times faster than SQLAlchemy's per-row dict handling."""
+        mark = "?" if self._engine.dialect.paramstyle == "qmark" else "%s"
+        sql = f"INSERT INTO metrics (kind, name, metric, value, ts, step) VALUES ({', '.join([mark] * 6)})"
+        conn.exec_driver_sql(sql, [(kind, name, p.metric, p.value, p.ts, p.step) for p in points])
 
     @staticmethod
     def _metric_row(kind: str, name: str, p: MetricPoint) -> dict[str, Any]:
