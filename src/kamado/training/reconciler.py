@@ -241,6 +241,12 @@ class TrainingReconciler:
             lineage["PackagesHash"] = packages_hash
             contract.write_config_files(layout, req)
             spec = self._task_spec(job, req, layout, attempt_no, python)
+            if not spec.mounts and self.settings.opt_ml_namespace == "auto":
+                install_log.append(
+                    "kamado: this server cannot give the job a private /opt/ml (mount namespaces are refused); "
+                    "SM_* variables point at the job's directory instead. To enable /opt/ml, run the server as "
+                    "root or allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1).\n"
+                )
         except (PrepareError, EnvironmentBuildError) as exc:
             self._flush_install_log(name, attempt_no, install_log)
             self.ledger.release(name)
