@@ -278,3 +278,30 @@ def test_completed_job_directory_is_removed_failed_is_kept(env: dict[str, Any]) 
     jobs = env["settings"].home / "jobs"
     assert not (jobs / "ok" / "attempt-1").exists()
     assert (jobs / "bad" / "attempt-1" / "opt-ml" / "code" / "train.py").exists()
+
+
+def test_request_round_trips_losslessly_through_json(env: dict[str, Any]) -> None:
+    raw = {
+        "TrainingJobName": "rt",
+        "HyperParameters": {
+            "sagemaker_program": '"train.py"',
+            "sagemaker_submit_directory": json.dumps(env["source"]),
+            "lr": "0.1",
+        },
+        "AlgorithmSpecification": {"MetricDefinitions": [{"Name": "acc", "Regex": "acc=([0-9.]+)"}]},
+        "InputDataConfig": [
+            {
+                "ChannelName": "train",
+                "ContentType": "text/csv",
+                "DataSource": {"S3DataSource": {"S3Uri": env["source"]}},
+            }
+        ],
+        "ResourceConfig": {"InstanceType": "ml.m5.large"},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+        "RetryStrategy": {"MaximumRetryAttempts": 2},
+        "Environment": {"A": "1"},
+        "Tags": [{"Key": "team", "Value": "x"}],
+    }
+    req = CreateTrainingJobRequest.model_validate(raw)
+    again = CreateTrainingJobRequest.model_validate(json.loads(json.dumps(req.model_dump(mode="json"))))
+    assert again == req
