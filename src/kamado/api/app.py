@@ -12,7 +12,7 @@ import kamado
 from kamado.api.errors import install_error_handlers
 from kamado.api.limits import BodyLimitMiddleware
 from kamado.api.platform import Platform
-from kamado.api.routes import artifacts, training
+from kamado.api.routes import artifacts, training, tuning
 from kamado.compute.executor import Executor
 from kamado.core.settings import Settings
 
@@ -82,5 +82,6 @@ def create_app(
         }
 
     app.include_router(training.router, prefix="/api/v1")
+    app.include_router(tuning.router, prefix="/api/v1")
     app.include_router(artifacts.router, prefix="/api/v1")
     return app

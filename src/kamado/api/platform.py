@@ -20,6 +20,8 @@ from kamado.store.base import MetadataStore
 from kamado.store.sql import open_store
 from kamado.training.reconciler import TrainingReconciler
 from kamado.training.service import TrainingService
+from kamado.tuning.reconciler import TuningReconciler
+from kamado.tuning.service import TuningService
 
 log = logging.getLogger("kamado.server")
 CONTROLLER_LEASE = "controller"
@@ -66,6 +68,7 @@ class Platform:
     artifacts: ArtifactStore
     executor: Executor
     training: TrainingService
+    tuning: TuningService
     reconcilers: list[Any] = field(default_factory=list)
     owner: str = field(default_factory=lambda: _owner_id(os.getpid()))
     _closing: threading.Event = field(default_factory=threading.Event)
@@ -78,8 +81,13 @@ class Platform:
         artifacts = open_artifact_store(settings.artifacts_url)
         executor = executor or make_executor(settings)
         training = TrainingService(store, artifacts, settings, capacity=executor.capacity())
-        platform = cls(settings=settings, store=store, artifacts=artifacts, executor=executor, training=training)
-        platform.reconcilers.append(TrainingReconciler(store, artifacts, executor, settings))
+        tuning = TuningService(store, training)
+        platform = cls(
+            settings=settings, store=store, artifacts=artifacts, executor=executor, training=training, tuning=tuning
+        )
+        trainer = TrainingReconciler(store, artifacts, executor, settings)
+        platform.reconcilers.append(trainer)
+        platform.reconcilers.append(TuningReconciler(store, tuning, training, settings, wake_training=trainer.wake))
         return platform
 
     def claim_controller(self) -> None:

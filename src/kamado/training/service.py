@@ -80,15 +80,7 @@ class TrainingService:
 
     # -- create ---------------------------------------------------------------------------------------
     def create(self, req: CreateTrainingJobRequest, *, parent: str | None = None) -> ResourceRecord:
-        validate_name(req.TrainingJobName, field="TrainingJobName")
-        itype = resolve_instance_type(req.ResourceConfig.InstanceType)
-        if self.capacity is not None and itype.gpus > self.capacity.gpus:
-            raise InvalidSpec(
-                f"ResourceConfig.InstanceType {itype.name} needs {itype.gpus} GPU(s) but this server's executor has "
-                f"{self.capacity.gpus}; choose a CPU type such as ml.m5.xlarge or run on a machine with GPUs.",
-                details=[{"field": "ResourceConfig.InstanceType", "message": "not enough GPUs on this executor"}],
-            )
-        self._check_inputs(req)
+        self.check(req)
         now = time.time()
         status: dict[str, Any] = {
             "FailureReason": None,
@@ -112,6 +104,18 @@ class TrainingService:
             tags=req.tags_dict(),
             parent=parent,
         )
+
+    def check(self, req: CreateTrainingJobRequest) -> None:
+        """Every check a create makes before it stores anything (also used for tuning-job definitions)."""
+        validate_name(req.TrainingJobName, field="TrainingJobName")
+        itype = resolve_instance_type(req.ResourceConfig.InstanceType)
+        if self.capacity is not None and itype.gpus > self.capacity.gpus:
+            raise InvalidSpec(
+                f"ResourceConfig.InstanceType {itype.name} needs {itype.gpus} GPU(s) but this server's executor has "
+                f"{self.capacity.gpus}; choose a CPU type such as ml.m5.xlarge or run on a machine with GPUs.",
+                details=[{"field": "ResourceConfig.InstanceType", "message": "not enough GPUs on this executor"}],
+            )
+        self._check_inputs(req)
 
     def _check_inputs(self, req: CreateTrainingJobRequest) -> None:
         submit = req.submit_directory()

@@ -1,0 +1,274 @@
+"""The tuning reconciler: keeps up to MaxParallelTrainingJobs trials running until the budget is spent.
+
+Each pass re-derives everything from the store: the children (training jobs whose parent is the tuning job)
+and their objective values. Trial n is named deterministically (``<job>-<NNN>-<hash>``) and created through
+the training service, so a crash between "asked the sampler" and "stored the child" just asks again for
+trial n, and a create that did land is seen as child n on the next pass: no trial lost, none duplicated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from typing import Any
+
+from kamado.core.clock import Clock, SystemClock
+from kamado.core.errors import IllegalTransition, NotFound, ResourceInUse
+from kamado.core.settings import Settings
+from kamado.store.base import MetadataStore
+from kamado.store.records import ResourceRecord
+from kamado.training.service import KIND as TRAINING_KIND
+from kamado.training.service import TrainingService
+from kamado.training.spec import CreateTrainingJobRequest
+from kamado.tuning.search import PastTrial, suggest
+from kamado.tuning.service import ACTIVE, KIND, TuningService, child_name
+from kamado.tuning.spec import CreateHyperParameterTuningJobRequest
+
+log = logging.getLogger("kamado.tuning")
+
+#: When this many trials in a row have ended without an objective value and none has one yet, the tuning
+#: job fails: the objective metric is almost certainly never printed (a wrong regex or metric name).
+FAILURES_BEFORE_GIVING_UP = 5
+
+
+class TuningReconciler:
+    def __init__(
+        self,
+        store: MetadataStore,
+        tuning: TuningService,
+        training: TrainingService,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        wake_training: Any = None,
+    ) -> None:
+        self.store = store
+        self.tuning = tuning
+        self.training = training
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self._wake_training = wake_training
+        self._objectives: dict[str, float | None] = {}  # terminal children only: they never change
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="kamado-tuning-reconciler", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+    def idle(self) -> bool:
+        return not self.store.list_in_states(KIND, ACTIVE)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("tuning reconciler tick failed")
+            self._wake.wait(self.settings.reconcile_interval_s * 2)
+            self._wake.clear()
+
+    def tick(self) -> None:
+        for job in self.store.list_in_states(KIND, ACTIVE):
+            try:
+                self._step(job)
+            except NotFound:
+                continue
+            except Exception:
+                log.exception("reconciling tuning job %s failed", job.name)
+
+    # -- one pass over one tuning job ----------------------------------------------------------------
+    def _step(self, job: ResourceRecord) -> None:
+        req = CreateHyperParameterTuningJobRequest.model_validate(job.spec)
+        config = req.HyperParameterTuningJobConfig
+        objective = config.HyperParameterTuningJobObjective
+        children = self.tuning.children(job.name)
+        running = [c for c in children if c.state in ("InProgress", "Stopping")]
+        values = {c.name: self._objective(c, objective.MetricName) for c in children}
+        best = self._best(children, values, objective.Type)
+        patch: dict[str, Any] = {
+            "TrainingJobStatusCounters": _training_counters(children),
+            "ObjectiveStatusCounters": _objective_counters(children, values),
+            "BestTrainingJob": self._summary(best, values[best.name], objective.MetricName, req) if best else None,
+        }
+        stop_reason = self._stop_reason(job, req, best, values, children)
+        if job.state == "Stopping" or stop_reason:
+            for child in running:
+                if child.state == "InProgress":
+                    with contextlib.suppress(IllegalTransition):
+                        self.training.stop(child.name)
+            if running:
+                self._save(job, patch)
+                return
+            final = "Stopped" if job.state == "Stopping" else stop_reason[0] if stop_reason else "Completed"
+            reason = None if job.state == "Stopping" else (stop_reason[1] if stop_reason else None)
+            self._finish(job, final, reason, patch)
+            return
+        budget = config.max_jobs()
+        if len(children) >= budget:
+            if not running:
+                if best is None:
+                    self._finish(
+                        job,
+                        "Failed",
+                        f"No training job produced the objective metric "
+                        f"'{objective.MetricName}'; check its MetricDefinition regex against a job's log.",
+                        patch,
+                    )
+                else:
+                    self._finish(job, "Completed", None, patch)
+            else:
+                self._save(job, patch)
+            return
+        free = min(config.ResourceLimits.MaxParallelTrainingJobs - len(running), budget - len(children))
+        past = [self._past(c, values[c.name], req) for c in children]
+        created = False
+        for i in range(free):
+            trial_number = len(children) + i + 1
+            tuned = suggest(config, past, base_seed=int(job.status.get("Seed", 0)), trial_number=trial_number)
+            name = child_name(job.name, trial_number, tuned)
+            try:
+                trial = CreateTrainingJobRequest.model_validate(req.child_request(name, tuned))
+                self.training.create(trial, parent=job.name)
+                created = True
+            except ResourceInUse:
+                pass  # created by a pass that crashed right after: it is trial n already
+            past.append(PastTrial(tuned=tuned, state="running"))
+        if created and self._wake_training is not None:
+            self._wake_training()
+        self._save(job, patch)
+
+    def _stop_reason(
+        self,
+        job: ResourceRecord,
+        req: CreateHyperParameterTuningJobRequest,
+        best: ResourceRecord | None,
+        values: dict[str, float | None],
+        children: list[ResourceRecord],
+    ) -> tuple[str, str | None] | None:
+        config = req.HyperParameterTuningJobConfig
+        target = (
+            config.TuningJobCompletionCriteria.TargetObjectiveMetricValue
+            if config.TuningJobCompletionCriteria
+            else None
+        )
+        if best is not None and target is not None:
+            value = values[best.name]
+            assert value is not None
+            maximize = config.HyperParameterTuningJobObjective.Type == "Maximize"
+            if (value >= target) if maximize else (value <= target):
+                return ("Completed", None)
+        limit = config.ResourceLimits.MaxRuntimeInSeconds
+        if limit is not None and self.clock.now() - job.created_at > limit:
+            return (
+                ("Completed", None)
+                if best
+                else (
+                    "Failed",
+                    f"MaxRuntimeInSeconds ({limit} s) reached before any training job produced the objective metric",
+                )
+            )
+        ended = [c for c in children if c.state in ("Completed", "Failed", "Stopped")]
+        if best is None and len(ended) >= min(FAILURES_BEFORE_GIVING_UP, config.max_jobs()):
+            reasons = sorted({str(c.status.get("FailureReason") or "no objective metric in the log") for c in ended})
+            metric = config.HyperParameterTuningJobObjective.MetricName
+            return (
+                "Failed",
+                f"The first {len(ended)} training jobs ended without the objective metric '{metric}'; "
+                f"giving up. Reasons seen: {'; '.join(reasons)[:600]}",
+            )
+        return None
+
+    def _objective(self, child: ResourceRecord, metric: str) -> float | None:
+        if child.name in self._objectives:
+            return self._objectives[child.name]
+        value = None
+        if child.state == "Completed":
+            points = [p for p in self.store.final_metrics(TRAINING_KIND, child.name) if p.metric == metric]
+            value = points[0].value if points else None
+        if child.state in ("Completed", "Failed", "Stopped"):
+            self._objectives[child.name] = value
+        return value
+
+    @staticmethod
+    def _best(children: list[ResourceRecord], values: dict[str, float | None], kind: str) -> ResourceRecord | None:
+        scored = [(v, c) for c in children if (v := values[c.name]) is not None]
+        if not scored:
+            return None
+        pick = max if kind == "Maximize" else min
+        return pick(scored, key=lambda vc: vc[0])[1]
+
+    @staticmethod
+    def _past(child: ResourceRecord, value: float | None, req: CreateHyperParameterTuningJobRequest) -> PastTrial:
+        names = set(req.HyperParameterTuningJobConfig.ParameterRanges.names())
+        tuned = {k: v for k, v in child.spec.get("HyperParameters", {}).items() if k in names}
+        if child.state in ("InProgress", "Stopping"):
+            return PastTrial(tuned=tuned, state="running")
+        if value is not None:
+            return PastTrial(tuned=tuned, state="complete", value=value)
+        return PastTrial(tuned=tuned, state="failed")
+
+    @staticmethod
+    def _summary(
+        child: ResourceRecord, value: float | None, metric: str, req: CreateHyperParameterTuningJobRequest
+    ) -> dict[str, Any]:
+        names = set(req.HyperParameterTuningJobConfig.ParameterRanges.names())
+        return {
+            "TrainingJobName": child.name,
+            "TrainingJobArn": child.arn,
+            "TuningJobName": child.parent,
+            "TrainingJobStatus": child.state,
+            "TunedHyperParameters": {k: v for k, v in child.spec.get("HyperParameters", {}).items() if k in names},
+            "FinalHyperParameterTuningJobObjectiveMetric": {
+                "Type": req.HyperParameterTuningJobConfig.HyperParameterTuningJobObjective.Type,
+                "MetricName": metric,
+                "Value": value,
+            },
+            "ObjectiveStatus": "Succeeded",
+        }
+
+    def _save(self, job: ResourceRecord, patch: dict[str, Any]) -> None:
+        if any(job.status.get(k) != v for k, v in patch.items()):
+            self.store.update_status(KIND, job.name, patch)
+
+    def _finish(self, job: ResourceRecord, state: str, reason: str | None, patch: dict[str, Any]) -> None:
+        full = {**patch, "HyperParameterTuningEndTime": self.clock.now()}
+        if reason:
+            full["FailureReason"] = reason[:1024]
+        self.store.transition(KIND, job.name, from_states=ACTIVE, to_state=state, status_patch=full)
+        log.info("tuning job %s is %s%s", job.name, state, f": {reason}" if reason else "")
+
+
+def _training_counters(children: list[ResourceRecord]) -> dict[str, int]:
+    counters = {"Completed": 0, "InProgress": 0, "RetryableError": 0, "NonRetryableError": 0, "Stopped": 0}
+    for c in children:
+        if c.state in ("InProgress", "Stopping"):
+            counters["InProgress"] += 1
+        elif c.state == "Failed":
+            counters["NonRetryableError"] += 1
+        elif c.state in counters:
+            counters[c.state] += 1
+    return counters
+
+
+def _objective_counters(children: list[ResourceRecord], values: dict[str, float | None]) -> dict[str, int]:
+    counters = {"Succeeded": 0, "Pending": 0, "Failed": 0}
+    for c in children:
+        if values[c.name] is not None:
+            counters["Succeeded"] += 1
+        elif c.state in ("InProgress", "Stopping"):
+            counters["Pending"] += 1
+        else:
+            counters["Failed"] += 1
+    return counters

@@ -1,0 +1,183 @@
+"""Tuning-job operations behind the API: validate, persist, describe, stop. The reconciler does the work."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from kamado.core.clock import to_datetime
+from kamado.core.errors import IllegalTransition, InvalidSpec, NotFound
+from kamado.core.names import arn
+from kamado.store.base import MetadataStore
+from kamado.store.records import ListQuery, ResourceRecord
+from kamado.training.service import KIND as TRAINING_KIND
+from kamado.training.service import TrainingService
+from kamado.training.spec import CreateTrainingJobRequest
+from kamado.tuning.spec import CreateHyperParameterTuningJobRequest, TuningJobConfig
+
+KIND = "tuning-job"
+ACTIVE = ["InProgress", "Stopping"]
+TERMINAL = {"Completed", "Failed", "Stopped"}
+
+
+def child_name(tuning_job: str, trial_number: int, tuned: dict[str, str]) -> str:
+    """SageMaker's ``<tuning job>-<NNN>-<8 hex>``; deterministic, so a retried create is a duplicate (409)."""
+    digest = hashlib.sha256(f"{tuning_job}:{trial_number}:{sorted(tuned.items())}".encode()).hexdigest()[:8]
+    return f"{tuning_job}-{trial_number:03d}-{digest}"
+
+
+def sample_tuned(config: TuningJobConfig) -> dict[str, str]:
+    """One valid assignment (the lower bounds), used to validate the training definition at create."""
+    out = {r.Name: str(int(r.bounds()[0])) for r in config.ParameterRanges.IntegerParameterRanges}
+    out.update({r.Name: str(r.bounds()[0]) for r in config.ParameterRanges.ContinuousParameterRanges})
+    out.update({r.Name: r.Values[0] for r in config.ParameterRanges.CategoricalParameterRanges})
+    return out
+
+
+class TuningService:
+    def __init__(self, store: MetadataStore, training: TrainingService) -> None:
+        self.store = store
+        self.training = training
+
+    def create(self, req: CreateHyperParameterTuningJobRequest) -> ResourceRecord:
+        config = req.HyperParameterTuningJobConfig
+        probe_name = child_name(req.HyperParameterTuningJobName, 1, {})
+        try:
+            child = CreateTrainingJobRequest.model_validate(req.child_request(probe_name, sample_tuned(config)))
+            self.training.check(child)
+        except InvalidSpec as exc:
+            raise InvalidSpec(f"TrainingJobDefinition: {exc.message}", details=exc.details) from exc
+        except ValueError as exc:  # pydantic's ValidationError
+            raise InvalidSpec(
+                f"TrainingJobDefinition is not a valid training job: {exc}",
+                details=[{"field": "TrainingJobDefinition"}],
+            ) from exc
+        seed = config.RandomSeed if config.RandomSeed is not None else secrets.randbelow(2**31)
+        status = {
+            "Seed": seed,
+            "StopRequested": False,
+            "FailureReason": None,
+            "TrainingJobStatusCounters": _zero_training_counters(),
+            "ObjectiveStatusCounters": {"Succeeded": 0, "Pending": 0, "Failed": 0},
+            "BestTrainingJob": None,
+        }
+        return self.store.create(
+            kind=KIND,
+            name=req.HyperParameterTuningJobName,
+            arn=arn(
+                "hyper-parameter-tuning-job",
+                req.HyperParameterTuningJobName,
+                region=self.training.settings.region,
+                account=self.training.settings.account,
+            ),
+            state="InProgress",
+            spec=req.model_dump(mode="json", exclude_none=True),
+            status=status,
+            tags=req.tags_dict(),
+        )
+
+    def get(self, name: str) -> ResourceRecord:
+        try:
+            return self.store.get(KIND, name)
+        except NotFound:
+            raise NotFound(
+                f"Could not find tuning job '{name}'.", details={"HyperParameterTuningJobName": name}
+            ) from None
+
+    def children(self, name: str) -> list[ResourceRecord]:
+        """Every training job of the tuning job, in trial order."""
+        out: list[ResourceRecord] = []
+        token = None
+        while True:
+            page = self.store.list(
+                TRAINING_KIND, ListQuery(parent=name, sort_by="name", sort_order="asc", limit=100, page_token=token)
+            )
+            out.extend(page.items)
+            token = page.next_token
+            if not token:
+                return out
+
+    def describe(self, name: str) -> dict[str, Any]:
+        rec = self.get(name)
+        st = rec.status
+        out: dict[str, Any] = {k: v for k, v in rec.spec.items() if k != "Tags"}
+        out.update(
+            {
+                "HyperParameterTuningJobArn": rec.arn,
+                "HyperParameterTuningJobStatus": rec.state,
+                "CreationTime": _ts(rec.created_at),
+                "LastModifiedTime": _ts(rec.updated_at),
+                "HyperParameterTuningEndTime": _ts(st.get("HyperParameterTuningEndTime")),
+                "TrainingJobStatusCounters": st.get("TrainingJobStatusCounters"),
+                "ObjectiveStatusCounters": st.get("ObjectiveStatusCounters"),
+                "BestTrainingJob": st.get("BestTrainingJob"),
+                "FailureReason": st.get("FailureReason"),
+                "RandomSeed": st.get("Seed"),
+                "Tags": [{"Key": k, "Value": v} for k, v in rec.tags.items()],
+            }
+        )
+        return {k: v for k, v in out.items() if v is not None}
+
+    def list(
+        self,
+        *,
+        status_equals: str | None = None,
+        name_contains: str | None = None,
+        max_results: int = 50,
+        next_token: str | None = None,
+    ) -> dict[str, Any]:
+        if status_equals is not None and status_equals not in (*ACTIVE, *TERMINAL):
+            raise InvalidSpec(
+                f"StatusEquals must be one of {sorted((*ACTIVE, *TERMINAL))}.", details=[{"field": "StatusEquals"}]
+            )
+        if not 1 <= max_results <= 100:
+            raise InvalidSpec("MaxResults must be between 1 and 100.", details=[{"field": "MaxResults"}])
+        page = self.store.list(
+            KIND,
+            ListQuery(
+                states=[status_equals] if status_equals else None,
+                name_contains=name_contains,
+                limit=max_results,
+                page_token=next_token,
+            ),
+        )
+        out: dict[str, Any] = {
+            "HyperParameterTuningJobSummaries": [
+                {
+                    "HyperParameterTuningJobName": r.name,
+                    "HyperParameterTuningJobArn": r.arn,
+                    "HyperParameterTuningJobStatus": r.state,
+                    "Strategy": r.spec["HyperParameterTuningJobConfig"]["Strategy"],
+                    "CreationTime": _ts(r.created_at),
+                    "TrainingJobStatusCounters": r.status.get("TrainingJobStatusCounters"),
+                    "ObjectiveStatusCounters": r.status.get("ObjectiveStatusCounters"),
+                }
+                for r in page.items
+            ]
+        }
+        if page.next_token:
+            out["NextToken"] = page.next_token
+        return out
+
+    def stop(self, name: str) -> None:
+        rec = self.get(name)
+        if rec.state in TERMINAL:
+            raise IllegalTransition(
+                f"Tuning job '{name}' is {rec.state} and cannot be stopped.",
+                details={"HyperParameterTuningJobName": name, "Status": rec.state},
+            )
+        if rec.state == "Stopping":
+            return
+        self.store.transition(
+            KIND, name, from_states=["InProgress"], to_state="Stopping", status_patch={"StopRequested": True}
+        )
+
+
+def _zero_training_counters() -> dict[str, int]:
+    return {"Completed": 0, "InProgress": 0, "RetryableError": 0, "NonRetryableError": 0, "Stopped": 0}
+
+
+def _ts(value: float | None) -> str | None:
+    dt = to_datetime(value)
+    return dt.isoformat() if dt else None
