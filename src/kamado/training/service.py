@@ -216,7 +216,8 @@ class TrainingService:
         return out
 
     # -- change ---------------------------------------------------------------------------------------
-    def stop(self, name: str) -> None:
+    def stop(self, name: str, *, reason: str | None = None) -> None:
+        """Ask a job to stop. ``reason`` (e.g. a tuning job's early stopping) is kept as ``StopReason``."""
         rec = self.get(name)
         state = TrainingJobStatus(rec.state)
         if state.is_terminal():
@@ -227,10 +228,13 @@ class TrainingService:
         if state == TrainingJobStatus.STOPPING:
             return  # already stopping: stop is idempotent
         now = time.time()
-        patch = {
+        message = f"Stopping the training job: {reason}" if reason else "Stopping the training job"
+        patch: dict[str, Any] = {
             "StopRequested": True,
-            **secondary_patch(rec.status, SecondaryStatus.STOPPING, "Stopping the training job", now),
+            **secondary_patch(rec.status, SecondaryStatus.STOPPING, message, now),
         }
+        if reason:
+            patch["StopReason"] = reason
         self.store.transition(
             KIND,
             name,
@@ -293,6 +297,7 @@ def describe_record(rec: ResourceRecord, final_metrics: list[Any]) -> dict[str, 
             "ModelArtifacts": {"S3ModelArtifacts": st["ModelArtifacts"]} if st.get("ModelArtifacts") else None,
             "OutputDataArtifacts": st.get("OutputDataArtifacts"),
             "LogArtifacts": st.get("LogArtifacts"),
+            "StopReason": st.get("StopReason"),
             "FailureReason": st.get("FailureReason"),
             "TrainingTimeInSeconds": st.get("TrainingTimeInSeconds"),
             "BillableTimeInSeconds": st.get("TrainingTimeInSeconds"),

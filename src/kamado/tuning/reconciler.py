@@ -21,6 +21,7 @@ from kamado.store.records import ResourceRecord
 from kamado.training.service import KIND as TRAINING_KIND
 from kamado.training.service import TrainingService
 from kamado.training.spec import CreateTrainingJobRequest
+from kamado.tuning.early_stopping import asha_rule, median_rule
 from kamado.tuning.search import PastTrial, suggest
 from kamado.tuning.service import ACTIVE, KIND, TuningService, child_name
 from kamado.tuning.spec import CreateHyperParameterTuningJobRequest
@@ -50,6 +51,7 @@ class TuningReconciler:
         self.clock = clock or SystemClock()
         self._wake_training = wake_training
         self._objectives: dict[str, float | None] = {}  # terminal children only: they never change
+        self._series_cache: dict[str, list[float]] = {}
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -115,6 +117,7 @@ class TuningReconciler:
             reason = None if job.state == "Stopping" else (stop_reason[1] if stop_reason else None)
             self._finish(job, final, reason, patch)
             return
+        self._stop_hopeless_trials(req, children, running)
         budget = config.max_jobs()
         if len(children) >= budget:
             if not running:
@@ -190,11 +193,58 @@ class TuningReconciler:
             )
         return None
 
+    def _stop_hopeless_trials(
+        self, req: CreateHyperParameterTuningJobRequest, children: list[ResourceRecord], running: list[ResourceRecord]
+    ) -> None:
+        config = req.HyperParameterTuningJobConfig
+        hyperband = config.StrategyConfig.HyperbandStrategyConfig if config.StrategyConfig else None
+        if config.Strategy != "Hyperband" and config.TrainingJobEarlyStoppingType != "Auto":
+            return
+        metric = config.HyperParameterTuningJobObjective.MetricName
+        maximize = config.HyperParameterTuningJobObjective.Type == "Maximize"
+        series = {c.name: self._series(c, metric) for c in children}
+        for child in running:
+            if child.state != "InProgress" or child.status.get("StopRequested"):
+                continue
+            mine = series[child.name]
+            if config.Strategy == "Hyperband" and hyperband is not None:
+                others = [v for name, v in series.items() if name != child.name]
+                reason = asha_rule(
+                    mine,
+                    others,
+                    maximize=maximize,
+                    min_resource=hyperband.MinResource,
+                    max_resource=hyperband.MaxResource,
+                )
+            else:
+                peers = [series[c.name] for c in children if c.state in ("Completed", "Stopped", "Failed")]
+                reason = median_rule(mine, peers, maximize=maximize)
+            if reason:
+                with contextlib.suppress(IllegalTransition):
+                    self.training.stop(child.name, reason=reason)
+                    log.info("tuning trial %s: %s", child.name, reason)
+
+    def _series(self, child: ResourceRecord, metric: str) -> list[float]:
+        """The objective values a trial reported, in step order (cached once the trial has ended)."""
+        cached = self._series_cache.get(child.name)
+        if cached is not None:
+            return cached
+        points = self.store.read_metrics(TRAINING_KIND, child.name, metric)
+        if any(p.step is not None for p in points):
+            points = sorted((p for p in points if p.step is not None), key=lambda p: p.step or 0)
+        values = [p.value for p in points]
+        if child.state in ("Completed", "Failed", "Stopped"):
+            self._series_cache[child.name] = values
+        return values
+
     def _objective(self, child: ResourceRecord, metric: str) -> float | None:
         if child.name in self._objectives:
             return self._objectives[child.name]
         value = None
-        if child.state == "Completed":
+        early_stopped = child.state == "Stopped" and str(child.status.get("StopReason", "")).startswith(
+            "early stopping"
+        )
+        if child.state == "Completed" or early_stopped:
             points = [p for p in self.store.final_metrics(TRAINING_KIND, child.name) if p.metric == metric]
             value = points[0].value if points else None
         if child.state in ("Completed", "Failed", "Stopped"):

@@ -117,7 +117,7 @@ def suggest(config: TuningJobConfig, past: list[PastTrial], *, base_seed: int, t
         return grid_point(config, base_seed, trial_number)
     optuna = _optuna()
     seed = _seed(base_seed, trial_number)
-    if config.Strategy == "Random":
+    if config.Strategy in ("Random", "Hyperband"):  # Hyperband samples at random and stops trials early
         sampler = optuna.samplers.RandomSampler(seed=seed)
     else:
         sampler = optuna.samplers.TPESampler(

@@ -114,8 +114,24 @@ class CompletionCriteria(_Shape):
     TargetObjectiveMetricValue: float | None = None
 
 
+class HyperbandConfig(_Shape):
+    MinResource: Annotated[int, Field(ge=1, le=20_000)] = 1
+    MaxResource: Annotated[int, Field(ge=1, le=20_000)]
+
+    @model_validator(mode="after")
+    def _order(self) -> HyperbandConfig:
+        if self.MinResource > self.MaxResource:
+            raise ValueError("MinResource must be <= MaxResource")
+        return self
+
+
+class StrategyConfigSpec(_Shape):
+    HyperbandStrategyConfig: HyperbandConfig | None = None
+
+
 class TuningJobConfig(_Shape):
-    Strategy: Literal["Bayesian", "Random", "Grid"]
+    Strategy: Literal["Bayesian", "Random", "Grid", "Hyperband"]
+    StrategyConfig: StrategyConfigSpec | None = None
     HyperParameterTuningJobObjective: Objective
     ResourceLimits: ResourceLimits
     ParameterRanges: ParameterRanges
@@ -131,6 +147,14 @@ class TuningJobConfig(_Shape):
         dupes = sorted({n for n in ranges.names() if ranges.names().count(n) > 1})
         if dupes:
             raise ValueError(f"ParameterRanges names {dupes} more than once")
+        if self.Strategy == "Hyperband":
+            if self.TrainingJobEarlyStoppingType != "Off":
+                raise ValueError("TrainingJobEarlyStoppingType must be Off with Hyperband (it stops trials itself)")
+            if not (self.StrategyConfig and self.StrategyConfig.HyperbandStrategyConfig):
+                raise ValueError(
+                    "Hyperband needs StrategyConfig.HyperbandStrategyConfig {MinResource, MaxResource}: "
+                    "the steps (epochs) at which trials report the objective"
+                )
         if self.Strategy == "Grid":
             if ranges.ContinuousParameterRanges:
                 raise ValueError(
