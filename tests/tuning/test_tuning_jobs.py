@@ -233,3 +233,46 @@ def test_duplicate_tuning_job_name_is_409(live: LiveServer, tmp_path: Path) -> N
     again = _create(live, body)
     assert again.status_code == 409 and again.json()["code"] == "ResourceInUse"
     _wait(live, "dupe")
+
+
+def test_warm_start_from_a_parent_tuning_job(live: LiveServer, tmp_path: Path) -> None:
+    parent = _request(live, tmp_path, "parent", max_jobs=4, parallel=2)
+    assert _create(live, parent).status_code == 201
+    child = _request(live, tmp_path, "child", max_jobs=2, parallel=2)
+    child["WarmStartConfig"] = {
+        "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "parent"}],
+        "WarmStartType": "IdenticalDataAndAlgorithm",
+    }
+    running_parent = _create(live, child)
+    assert running_parent.status_code == 400 and "needs ended parents" in running_parent.json()["message"]
+    parent_desc = _wait(live, "parent")
+    assert _create(live, child).status_code == 201
+    desc = _wait(live, "child")
+    assert desc["HyperParameterTuningJobStatus"] == "Completed"
+    assert len(_trials(live, "child")) == 2, "warm-start trials inform the search but do not use the budget"
+    values = [
+        t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+        for name in ("parent", "child")
+        for t in _trials(live, name)
+    ]
+    assert desc["OverallBestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == max(values)
+    assert desc["BestTrainingJob"]["TuningJobName"] == "child"
+    assert parent_desc["BestTrainingJob"]["TuningJobName"] == "parent"
+
+
+def test_warm_start_rejects_missing_or_mismatched_parents(live: LiveServer, tmp_path: Path) -> None:
+    body = _request(live, tmp_path, "orphan", max_jobs=1, parallel=1)
+    body["WarmStartConfig"] = {
+        "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "nobody"}],
+        "WarmStartType": "TransferLearning",
+    }
+    resp = _create(live, body)
+    assert resp.status_code == 400 and "does not exist" in resp.json()["message"]
+    other = _request(live, tmp_path, "minimiser", max_jobs=1, parallel=1)
+    other["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]["Type"] = "Minimize"
+    assert _create(live, other).status_code == 201
+    _wait(live, "minimiser")
+    body["WarmStartConfig"]["ParentHyperParameterTuningJobs"] = [{"HyperParameterTuningJobName": "minimiser"}]
+    body["HyperParameterTuningJobName"] = "orphan2"
+    resp = _create(live, body)
+    assert resp.status_code == 400 and "another objective" in resp.json()["message"]

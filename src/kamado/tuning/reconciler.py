@@ -52,6 +52,7 @@ class TuningReconciler:
         self._wake_training = wake_training
         self._objectives: dict[str, float | None] = {}  # terminal children only: they never change
         self._series_cache: dict[str, list[float]] = {}
+        self._parents: dict[str, list[tuple[ResourceRecord, float | None]]] = {}
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -104,6 +105,8 @@ class TuningReconciler:
             "ObjectiveStatusCounters": _objective_counters(children, values),
             "BestTrainingJob": self._summary(best, values[best.name], objective.MetricName, req) if best else None,
         }
+        if req.WarmStartConfig and req.WarmStartConfig.WarmStartType == "IdenticalDataAndAlgorithm":
+            patch["OverallBestTrainingJob"] = self._overall_best(req, patch["BestTrainingJob"])
         stop_reason = self._stop_reason(job, req, best, values, children)
         if job.state == "Stopping" or stop_reason:
             for child in running:
@@ -135,7 +138,7 @@ class TuningReconciler:
                 self._save(job, patch)
             return
         free = min(config.ResourceLimits.MaxParallelTrainingJobs - len(running), budget - len(children))
-        past = [self._past(c, values[c.name], req) for c in children]
+        past = self._warm_start_trials(req) + [self._past(c, values[c.name], req) for c in children]
         created = False
         for i in range(free):
             trial_number = len(children) + i + 1
@@ -192,6 +195,37 @@ class TuningReconciler:
                 f"giving up. Reasons seen: {'; '.join(reasons)[:600]}",
             )
         return None
+
+    def _parent_trials(self, req: CreateHyperParameterTuningJobRequest) -> list[tuple[ResourceRecord, float | None]]:
+        """The ended parents' trials with their objective values (cached: parents never change)."""
+        out: list[tuple[ResourceRecord, float | None]] = []
+        if req.WarmStartConfig is None:
+            return out
+        metric = req.HyperParameterTuningJobConfig.HyperParameterTuningJobObjective.MetricName
+        for parent in req.WarmStartConfig.ParentHyperParameterTuningJobs:
+            name = parent.HyperParameterTuningJobName
+            if name not in self._parents:
+                self._parents[name] = [(c, self._objective(c, metric)) for c in self.tuning.children(name)]
+            out.extend(self._parents[name])
+        return out
+
+    def _warm_start_trials(self, req: CreateHyperParameterTuningJobRequest) -> list[PastTrial]:
+        # Trials whose values fall outside this job's ranges are dropped by the search when it rebuilds.
+        return [self._past(c, v, req) for c, v in self._parent_trials(req) if c.state not in ("InProgress", "Stopping")]
+
+    def _overall_best(
+        self, req: CreateHyperParameterTuningJobRequest, own: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        objective = req.HyperParameterTuningJobConfig.HyperParameterTuningJobObjective
+        maximize = objective.Type == "Maximize"
+        best = own
+        for child, value in self._parent_trials(req):
+            if value is None:
+                continue
+            current = best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] if best else None
+            if current is None or (value > current if maximize else value < current):
+                best = self._summary(child, value, objective.MetricName, req)
+        return best
 
     def _stop_hopeless_trials(
         self, req: CreateHyperParameterTuningJobRequest, children: list[ResourceRecord], running: list[ResourceRecord]

@@ -53,6 +53,7 @@ class TuningService:
                 f"TrainingJobDefinition is not a valid training job: {exc}",
                 details=[{"field": "TrainingJobDefinition"}],
             ) from exc
+        self._check_warm_start(req)
         seed = config.RandomSeed if config.RandomSeed is not None else secrets.randbelow(2**31)
         status = {
             "Seed": seed,
@@ -76,6 +77,44 @@ class TuningService:
             status=status,
             tags=req.tags_dict(),
         )
+
+    def _check_warm_start(self, req: CreateHyperParameterTuningJobRequest) -> None:
+        """SageMaker's rules: parents exist, have ended, and optimised the same objective."""
+        if req.WarmStartConfig is None:
+            return
+        objective = req.HyperParameterTuningJobConfig.HyperParameterTuningJobObjective
+        tuned = set(req.HyperParameterTuningJobConfig.ParameterRanges.names())
+        for i, parent in enumerate(req.WarmStartConfig.ParentHyperParameterTuningJobs):
+            field = f"WarmStartConfig.ParentHyperParameterTuningJobs[{i}].HyperParameterTuningJobName"
+            try:
+                rec = self.store.get(KIND, parent.HyperParameterTuningJobName)
+            except NotFound:
+                raise InvalidSpec(
+                    f"Parent tuning job '{parent.HyperParameterTuningJobName}' does not exist.",
+                    details=[{"field": field, "message": "not found"}],
+                ) from None
+            if rec.state not in TERMINAL:
+                raise InvalidSpec(
+                    f"Parent tuning job '{rec.name}' is {rec.state}; warm start needs ended parents.",
+                    details=[{"field": field, "message": "parent still running"}],
+                )
+            parent_config = rec.spec["HyperParameterTuningJobConfig"]
+            if parent_config["HyperParameterTuningJobObjective"] != objective.model_dump():
+                raise InvalidSpec(
+                    f"Parent tuning job '{rec.name}' optimised another objective; warm start needs the "
+                    "same HyperParameterTuningJobObjective.",
+                    details=[{"field": field, "message": "objective differs"}],
+                )
+            parent_tuned = {
+                r["Name"]
+                for key in ("IntegerParameterRanges", "ContinuousParameterRanges", "CategoricalParameterRanges")
+                for r in parent_config["ParameterRanges"].get(key, [])
+            }
+            if not parent_tuned & tuned:
+                raise InvalidSpec(
+                    f"Parent tuning job '{rec.name}' tuned none of the same hyperparameters.",
+                    details=[{"field": field, "message": "no shared tuned hyperparameters"}],
+                )
 
     def get(self, name: str) -> ResourceRecord:
         try:
@@ -112,6 +151,7 @@ class TuningService:
                 "TrainingJobStatusCounters": st.get("TrainingJobStatusCounters"),
                 "ObjectiveStatusCounters": st.get("ObjectiveStatusCounters"),
                 "BestTrainingJob": st.get("BestTrainingJob"),
+                "OverallBestTrainingJob": st.get("OverallBestTrainingJob"),
                 "FailureReason": st.get("FailureReason"),
                 "RandomSeed": st.get("Seed"),
                 "Tags": [{"Key": k, "Value": v} for k, v in rec.tags.items()],

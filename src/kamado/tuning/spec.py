@@ -199,10 +199,20 @@ class TrainingJobDefinition(_Shape):
     CheckpointConfig: CheckpointConfigSpec | None = None
 
 
+class ParentTuningJob(_Shape):
+    HyperParameterTuningJobName: Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class WarmStartConfigSpec(_Shape):
+    ParentHyperParameterTuningJobs: Annotated[list[ParentTuningJob], Field(min_length=1, max_length=5)]
+    WarmStartType: Literal["IdenticalDataAndAlgorithm", "TransferLearning"]
+
+
 class CreateHyperParameterTuningJobRequest(_Shape):
     HyperParameterTuningJobName: str
     HyperParameterTuningJobConfig: TuningJobConfig
     TrainingJobDefinition: TrainingJobDefinition
+    WarmStartConfig: WarmStartConfigSpec | None = None
     Tags: Annotated[list[Tag], Field(max_length=50)] = []
 
     @field_validator("HyperParameterTuningJobName")
