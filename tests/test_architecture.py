@@ -64,9 +64,13 @@ def test_cli_server_import_is_lazy() -> None:
 def test_public_api_is_pinned() -> None:
     assert kamado.__all__ == sorted(kamado.__all__)
     assert kamado.__all__ == [
+        "CategoricalParameter",
         "Client",
+        "ContinuousParameter",
         "Estimator",
+        "HyperparameterTuner",
         "IllegalTransition",
+        "IntegerParameter",
         "InvalidSpec",
         "KamadoError",
         "NotFound",
@@ -75,6 +79,7 @@ def test_public_api_is_pinned() -> None:
         "TrainingInput",
         "TrainingJob",
         "TrainingJobFailed",
+        "TuningJobFailed",
         "__version__",
         "log_metric",
     ]

@@ -13,9 +13,13 @@ from kamado.tracking import log_metric
 __version__ = "0.1.0"
 
 __all__ = [
+    "CategoricalParameter",
     "Client",
+    "ContinuousParameter",
     "Estimator",
+    "HyperparameterTuner",
     "IllegalTransition",
+    "IntegerParameter",
     "InvalidSpec",
     "KamadoError",
     "NotFound",
@@ -24,6 +28,7 @@ __all__ = [
     "TrainingInput",
     "TrainingJob",
     "TrainingJobFailed",
+    "TuningJobFailed",
     "__version__",
     "log_metric",
 ]
@@ -40,12 +45,24 @@ _LAZY = {
     "TrainingInput": "kamado.sdk.estimator",
     "TrainingJob": "kamado.sdk.estimator",
     "TrainingJobFailed": "kamado.sdk.estimator",
+    "CategoricalParameter": "kamado.sdk.tuner",
+    "ContinuousParameter": "kamado.sdk.tuner",
+    "TuningJobFailed": "kamado.sdk.tuner",
+    "HyperparameterTuner": "kamado.sdk.tuner",
+    "IntegerParameter": "kamado.sdk.tuner",
 }
 
 if TYPE_CHECKING:
     from kamado.core.errors import IllegalTransition, InvalidSpec, KamadoError, NotFound, ResourceInUse
     from kamado.sdk.client import Client
     from kamado.sdk.estimator import Estimator, SKLearn, TrainingInput, TrainingJob, TrainingJobFailed
+    from kamado.sdk.tuner import (
+        CategoricalParameter,
+        ContinuousParameter,
+        HyperparameterTuner,
+        IntegerParameter,
+        TuningJobFailed,
+    )
 
 
 def __getattr__(name: str) -> Any:

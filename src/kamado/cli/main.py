@@ -20,6 +20,8 @@ app = typer.Typer(
 )
 jobs = typer.Typer(help="Training jobs: list, describe, logs, stop, rerun.", no_args_is_help=True)
 app.add_typer(jobs, name="jobs")
+tuning = typer.Typer(help="Tuning jobs: list, describe (--watch), stop.", no_args_is_help=True)
+app.add_typer(tuning, name="tuning")
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -287,6 +289,313 @@ def jobs_rerun(
     _show_job(desc, output)
     if wait and desc["TrainingJobStatus"] != "Completed":
         raise typer.Exit(code=1)
+
+
+# -- tuning ---------------------------------------------------------------------------------------------
+_SCALING = {"auto": "Auto", "linear": "Linear", "log": "Logarithmic", "reverselog": "ReverseLogarithmic"}
+
+
+def _number(text: str, spec: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise typer.BadParameter(f"--range {spec!r}: {text!r} is not a number") from None
+
+
+def _parse_range(spec: str) -> tuple[str, Any]:
+    """``NAME=MIN:MAX[:SCALE]`` continuous, ``NAME=int:MIN:MAX[:SCALE]`` integer, ``NAME=a,b,c`` or
+    ``NAME=cat:a,b,c`` categorical. SCALE is auto, linear, log or reverselog."""
+    from kamado.sdk.tuner import CategoricalParameter, ContinuousParameter, IntegerParameter
+
+    if "=" not in spec or not spec.split("=", 1)[0]:
+        raise typer.BadParameter(f"--range {spec!r} must look like NAME=MIN:MAX, NAME=int:MIN:MAX or NAME=a,b,c")
+    name, body = spec.split("=", 1)
+    if body.startswith("cat:") or ":" not in body:
+        values = body.removeprefix("cat:").split(",")
+        if not all(values):
+            raise typer.BadParameter(f"--range {spec!r}: empty categorical value")
+        return name, CategoricalParameter([_json_or_text(v) for v in values])
+    integer = body.startswith("int:")
+    parts = body.removeprefix("int:").split(":")
+    if len(parts) not in (2, 3):
+        raise typer.BadParameter(
+            f"--range {spec!r}: use MIN:MAX[:SCALE] (continuous), int:MIN:MAX[:SCALE] (integer) "
+            "or a,b,c / cat:a,b,c (categorical)"
+        )
+    scaling = "Auto"
+    if len(parts) == 3:
+        scaling = _SCALING.get(parts[2].lower(), "")
+        if not scaling:
+            raise typer.BadParameter(f"--range {spec!r}: scale must be one of {', '.join(_SCALING)}")
+    low, high = _number(parts[0], spec), _number(parts[1], spec)
+    if integer:
+        if low != int(low) or high != int(high):
+            raise typer.BadParameter(f"--range {spec!r}: integer bounds must be whole numbers")
+        return name, IntegerParameter(int(low), int(high), scaling)
+    return name, ContinuousParameter(parts[0], parts[1], scaling)
+
+
+def _json_or_text(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+@app.command()
+def tune(
+    entry_point: Annotated[str, typer.Argument(help="Script to run, relative to --source-dir.")],
+    objective: Annotated[str, typer.Option(help="Objective metric: the Name of one --metric.")],
+    range_: Annotated[
+        list[str],
+        typer.Option(
+            "--range",
+            help="Tuned hyperparameter (repeatable): NAME=MIN:MAX[:log|reverselog] continuous, "
+            "NAME=int:MIN:MAX[:log] integer, NAME=a,b,c (or NAME=cat:a,b,c) categorical.",
+        ),
+    ],
+    source_dir: Annotated[Path | None, typer.Option(help="Directory uploaded as the trials' code.")] = None,
+    metric: Annotated[list[str], typer.Option("--metric", help="Metric NAME=REGEX (repeatable).")] = [],  # noqa: B006
+    objective_type: Annotated[str, typer.Option(help="Maximize or Minimize.")] = "Maximize",
+    hp: Annotated[list[str], typer.Option("--hp", help="Static hyperparameter NAME=VALUE (repeatable).")] = [],  # noqa: B006
+    channel: Annotated[list[str], typer.Option("--channel", help="Input NAME=PATH_OR_URI (repeatable).")] = [],  # noqa: B006
+    strategy: Annotated[str, typer.Option(help="Bayesian, Random, Grid or Hyperband.")] = "Bayesian",
+    max_jobs: Annotated[
+        int | None, typer.Option(help="Trials in all (required unless Grid: every combination).")
+    ] = None,
+    max_parallel: Annotated[int, typer.Option(help="Trials at once.")] = 1,
+    max_runtime: Annotated[int | None, typer.Option(help="Seconds for the whole tuning job (>= 120).")] = None,
+    target: Annotated[float | None, typer.Option(help="Complete once the best objective reaches this.")] = None,
+    early_stopping: Annotated[str, typer.Option(help="Off or Auto.")] = "Off",
+    seed: Annotated[int | None, typer.Option(help="RandomSeed, for a reproducible search.")] = None,
+    instance_type: Annotated[str, typer.Option()] = "local",
+    max_run: Annotated[int, typer.Option(help="MaxRuntimeInSeconds of each trial.")] = 86400,
+    name: Annotated[str | None, typer.Option(help="Tuning job name, <= 32 characters (default: generated).")] = None,
+    wait: Annotated[bool, typer.Option(help="Wait, showing live progress, then the results.")] = True,
+    top: Annotated[int, typer.Option(help="Rows in the results table (0 = all).")] = 20,
+    output: OutputOpt = "table",
+) -> None:
+    """Start a hyperparameter tuning job over a local script: each trial is a training job."""
+    from kamado.sdk.estimator import Estimator
+    from kamado.sdk.tuner import HyperparameterTuner
+
+    if max_jobs is None and strategy != "Grid":
+        raise typer.BadParameter(f"--max-jobs is required with --strategy {strategy} (Grid runs every combination)")
+    parsed = [_parse_range(r) for r in range_]
+    ranges = dict(parsed)
+    if len(ranges) != len(parsed):
+        raise typer.BadParameter("a hyperparameter is given by --range more than once")
+    hps = {k: _json_or_text(v) for k, v in _kv(hp, "--hp").items()}
+    metrics = [{"Name": k, "Regex": v} for k, v in _kv(metric, "--metric").items()]
+    channels = _kv(channel, "--channel") or None
+    try:
+        with _client() as c:
+            est = Estimator(
+                entry_point=entry_point,
+                source_dir=source_dir,
+                hyperparameters=hps,
+                instance_type=instance_type,
+                metric_definitions=metrics,
+                max_run=max_run,
+                client=c,
+            )
+            tuner = HyperparameterTuner(
+                est,
+                objective_metric_name=objective,
+                hyperparameter_ranges=ranges,
+                strategy=strategy,
+                objective_type=objective_type,
+                max_jobs=max_jobs,
+                max_parallel_jobs=max_parallel,
+                max_runtime_in_seconds=max_runtime,
+                early_stopping_type=early_stopping,
+                random_seed=seed,
+                target_objective_metric_value=target,
+            )
+            tuner.fit(channels, job_name=name, wait=False)
+            assert tuner.latest_tuning_job is not None
+            job = tuner.latest_tuning_job.name
+            if output != "json":
+                console.print(f"Tuning job [bold]{job}[/] created", markup=True)
+            desc = _watch_tuning(c, job, output) if wait else c.describe_tuning_job(job)
+            _show_tuning(c, desc, output, top)
+    except KamadoError as exc:
+        _fail(exc)
+    status = desc["HyperParameterTuningJobStatus"]
+    if wait and status != "Completed":
+        from kamado.sdk.tuner import TuningJobFailed
+
+        reason = desc.get("FailureReason") or "stopped on request"
+        _fail(TuningJobFailed(f"Tuning job {job} ended {status}: {reason}"))
+
+
+def _watch_tuning(c: Any, name: str, output: str) -> dict[str, Any]:
+    """Wait for the tuning job: a live view on a terminal, a progress line per change otherwise."""
+    from kamado.sdk.tuner import progress_line
+
+    try:
+        if output == "json":
+            return c.wait_for_tuning_job(name)
+        if not console.is_terminal:
+            return c.wait_for_tuning_job(name, on_progress=lambda d: console.print(progress_line(d), markup=False))
+        from rich.live import Live
+
+        with Live(console=console, refresh_per_second=4, transient=True) as live:
+            return c.wait_for_tuning_job(
+                name,
+                poll_s=0.5,
+                on_progress=lambda d: live.update(_live_view(d, c.list_training_jobs_for_tuning_job(name))),
+            )
+    except KeyboardInterrupt:
+        err_console.print(f"Stopped watching. Tuning job {name} keeps running; `kamado tuning stop {name}` stops it.")
+        raise typer.Exit(code=130) from None
+
+
+def _live_view(desc: dict[str, Any], trials: dict[str, Any]) -> Any:
+    from rich.console import Group
+
+    from kamado.sdk.tuner import progress_line
+
+    return Group(progress_line(desc).removeprefix("[kamado] "), _trials_table(desc, trials["TrainingJobSummaries"], 5))
+
+
+def _trials_table(desc: dict[str, Any], summaries: list[dict[str, Any]], top: int) -> Table:
+    from kamado.sdk.tuner import decode_value, objective_value, range_shapes, sort_trials
+
+    objective = desc["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]
+    names = list(range_shapes(desc))
+    ranked = sort_trials(summaries, objective["Type"])
+    shown = ranked[:top] if top > 0 else ranked
+    title = f"Trials, best first ({len(shown)} of {len(ranked)})" if len(shown) < len(ranked) else "Trials, best first"
+    table = Table(title=title, title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("training job")
+    table.add_column("status")
+    table.add_column(objective["MetricName"], justify="right")
+    for n in names:
+        table.add_column(n, justify="right")
+    for i, s in enumerate(shown, 1):
+        value = objective_value(s)
+        tuned = s.get("TunedHyperParameters", {})
+        table.add_row(
+            str(i),
+            s["TrainingJobName"],
+            s["TrainingJobStatus"],
+            f"{value:.6g}" if value is not None else "-",
+            *(_cell(decode_value(tuned[n])) if n in tuned else "" for n in names),
+        )
+    return table
+
+
+def _cell(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def _show_tuning(c: Any, desc: dict[str, Any], output: str, top: int) -> None:
+    from kamado.sdk.tuner import decode_value, max_trials, progress_counts, sort_trials
+
+    name = desc["HyperParameterTuningJobName"]
+    summaries = c.list_training_jobs_for_tuning_job(name)["TrainingJobSummaries"]
+    if output == "json":
+        objective_type = desc["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]["Type"]
+        _print_json({**desc, "TrainingJobSummaries": sort_trials(summaries, objective_type)})
+        return
+    status = desc["HyperParameterTuningJobStatus"]
+    colour = {"Completed": "green", "Failed": "red", "Stopped": "yellow"}.get(status, "cyan")
+    config = desc["HyperParameterTuningJobConfig"]
+    objective = config["HyperParameterTuningJobObjective"]
+    console.print(f"[bold]{name}[/]  [{colour}]{status}[/]  {config['Strategy']}")
+    console.print(f"Objective: {objective['Type']} {objective['MetricName']}", markup=False)
+    counts = progress_counts(desc)
+    total = max_trials(desc)
+    console.print(
+        f"Trials: {counts['done']}/{total if total is not None else '?'} done, {counts['running']} running, "
+        f"{counts['failed']} failed",
+        markup=False,
+    )
+    training = desc.get("TrainingJobStatusCounters") or {}
+    console.print("Training jobs: " + ", ".join(f"{k}={v}" for k, v in training.items()), markup=False)
+    if desc.get("FailureReason"):
+        console.print("FailureReason: ", style="red", end="")
+        console.print(desc["FailureReason"], markup=False)
+    best = desc.get("BestTrainingJob")
+    if best:
+        metric = best["FinalHyperParameterTuningJobObjectiveMetric"]
+        tuned = ", ".join(f"{k}={_cell(decode_value(v))}" for k, v in best.get("TunedHyperParameters", {}).items())
+        console.print(
+            f"Best: {best['TrainingJobName']}  {metric['MetricName']}={metric['Value']:.6g}  ({tuned})", markup=False
+        )
+    for key in ("CreationTime", "HyperParameterTuningEndTime"):
+        if desc.get(key):
+            console.print(f"{key}: {desc[key]}", markup=False)
+    if summaries:
+        console.print(_trials_table(desc, summaries, top))
+
+
+@tuning.command("list")
+def tuning_list(
+    status: Annotated[str | None, typer.Option(help="InProgress, Completed, Failed, Stopping, Stopped")] = None,
+    name_contains: Annotated[str | None, typer.Option()] = None,
+    limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 50,
+    output: OutputOpt = "table",
+) -> None:
+    """List tuning jobs, newest first."""
+    from kamado.sdk.tuner import progress_counts
+
+    try:
+        items = []
+        with _client() as c:
+            for item in c.iter_tuning_jobs(StatusEquals=status, NameContains=name_contains, MaxResults=min(limit, 100)):
+                items.append(item)
+                if len(items) >= limit:
+                    break
+    except KamadoError as exc:
+        _fail(exc)
+    if output == "json":
+        _print_json(items)
+        return
+    table = Table()
+    for col in ("name", "status", "strategy", "done", "running", "failed", "created"):
+        table.add_column(col)
+    for it in items:
+        counts = progress_counts(it)
+        table.add_row(
+            it["HyperParameterTuningJobName"],
+            it["HyperParameterTuningJobStatus"],
+            it.get("Strategy", ""),
+            str(counts["done"]),
+            str(counts["running"]),
+            str(counts["failed"]),
+            str(it.get("CreationTime", "")),
+        )
+    console.print(table)
+
+
+@tuning.command("describe")
+def tuning_describe(
+    name: str,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh live until the tuning job ends.")] = False,
+    top: Annotated[int, typer.Option(help="Rows in the results table (0 = all).")] = 20,
+    output: OutputOpt = "table",
+) -> None:
+    """Show a tuning job's status, trial counters, best training job and its trials, best first."""
+    try:
+        with _client() as c:
+            desc = _watch_tuning(c, name, output) if watch else c.describe_tuning_job(name)
+            _show_tuning(c, desc, output, top)
+    except KamadoError as exc:
+        _fail(exc)
+
+
+@tuning.command("stop")
+def tuning_stop(name: str) -> None:
+    """Stop a tuning job: its running trials are stopped and no new ones start."""
+    try:
+        with _client() as c:
+            c.stop_tuning_job(name)
+    except KamadoError as exc:
+        _fail(exc)
+    console.print(f"Stopping {name}", markup=False)
 
 
 @app.command()

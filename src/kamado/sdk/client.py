@@ -163,6 +163,65 @@ class Client:
                 raise TimeoutError(f"Training job {name!r} still {desc['TrainingJobStatus']} after {timeout_s} s")
             time.sleep(poll_s)
 
+    # -- tuning jobs ----------------------------------------------------------------------------------
+    def create_tuning_job(self, request: dict[str, Any]) -> dict[str, str]:
+        """CreateHyperParameterTuningJob; returns ``{HyperParameterTuningJobArn, HyperParameterTuningJobName}``."""
+        return self._request("POST", "/api/v1/tuning-jobs", json=request)
+
+    def describe_tuning_job(self, name: str) -> dict[str, Any]:
+        return self._request("GET", f"/api/v1/tuning-jobs/{name}")
+
+    def list_tuning_jobs(self, **params: Any) -> dict[str, Any]:
+        """One page: ``StatusEquals``, ``NameContains``, ``MaxResults``, ``NextToken``."""
+        clean = {k: v for k, v in params.items() if v is not None}
+        return self._request("GET", "/api/v1/tuning-jobs", params=clean)
+
+    def iter_tuning_jobs(self, **params: Any) -> Iterator[dict[str, Any]]:
+        token = None
+        while True:
+            page = self.list_tuning_jobs(**params, NextToken=token)
+            yield from page["HyperParameterTuningJobSummaries"]
+            token = page.get("NextToken")
+            if not token:
+                return
+
+    def stop_tuning_job(self, name: str) -> None:
+        self._request("POST", f"/api/v1/tuning-jobs/{name}/stop")
+
+    def list_training_jobs_for_tuning_job(self, name: str) -> dict[str, Any]:
+        """Every trial of the tuning job, in trial order: ``{"TrainingJobSummaries": [...]}``."""
+        return self._request("GET", f"/api/v1/tuning-jobs/{name}/training-jobs")
+
+    def wait_for_tuning_job(
+        self,
+        name: str,
+        *,
+        poll_s: float = 0.25,
+        timeout_s: float | None = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll until the tuning job ends and return its description. ``on_progress`` gets the description
+        first and then each time its status, counters or best training job change."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        seen: tuple[Any, ...] | None = None
+        while True:
+            desc = self.describe_tuning_job(name)
+            status = desc["HyperParameterTuningJobStatus"]
+            key = (
+                status,
+                repr(desc.get("TrainingJobStatusCounters")),
+                repr(desc.get("ObjectiveStatusCounters")),
+                repr(desc.get("BestTrainingJob")),
+            )
+            if on_progress is not None and key != seen:
+                on_progress(desc)
+            seen = key
+            if status in ("Completed", "Failed", "Stopped"):
+                return desc
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"Tuning job {name!r} still {status} after {timeout_s} s")
+            time.sleep(poll_s)
+
     # -- artifacts ------------------------------------------------------------------------------------
     def upload_directory(self, path: str | os.PathLike[str]) -> str:
         """Upload a local directory content-addressed; returns its URI. Unchanged content is not re-sent."""

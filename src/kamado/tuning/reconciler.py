@@ -23,7 +23,7 @@ from kamado.training.service import TrainingService
 from kamado.training.spec import CreateTrainingJobRequest
 from kamado.tuning.early_stopping import asha_rule, median_rule
 from kamado.tuning.search import PastTrial, suggest
-from kamado.tuning.service import ACTIVE, KIND, TuningService, child_name
+from kamado.tuning.service import ACTIVE, KIND, TuningService, child_name, objective_value
 from kamado.tuning.spec import CreateHyperParameterTuningJobRequest
 
 log = logging.getLogger("kamado.tuning")
@@ -274,13 +274,7 @@ class TuningReconciler:
     def _objective(self, child: ResourceRecord, metric: str) -> float | None:
         if child.name in self._objectives:
             return self._objectives[child.name]
-        value = None
-        early_stopped = child.state == "Stopped" and str(child.status.get("StopReason", "")).startswith(
-            "early stopping"
-        )
-        if child.state == "Completed" or early_stopped:
-            points = [p for p in self.store.final_metrics(TRAINING_KIND, child.name) if p.metric == metric]
-            value = points[0].value if points else None
+        value = objective_value(self.store, child, metric)
         if child.state in ("Completed", "Failed", "Stopped"):
             self._objectives[child.name] = value
         return value

@@ -21,6 +21,16 @@ ACTIVE = ["InProgress", "Stopping"]
 TERMINAL = {"Completed", "Failed", "Stopped"}
 
 
+def objective_value(store: MetadataStore, child: ResourceRecord, metric: str) -> float | None:
+    """A trial's objective: its final value of ``metric`` if it completed, or was stopped by early stopping
+    (its last reported value, as SageMaker counts it). One rule for counters, best job and listings."""
+    early_stopped = child.state == "Stopped" and str(child.status.get("StopReason", "")).startswith("early stopping")
+    if child.state != "Completed" and not early_stopped:
+        return None
+    points = [p for p in store.final_metrics(TRAINING_KIND, child.name) if p.metric == metric]
+    return points[0].value if points else None
+
+
 def child_name(tuning_job: str, trial_number: int, tuned: dict[str, str]) -> str:
     """SageMaker's ``<tuning job>-<NNN>-<8 hex>``; deterministic, so a retried create is a duplicate (409)."""
     digest = hashlib.sha256(f"{tuning_job}:{trial_number}:{sorted(tuned.items())}".encode()).hexdigest()[:8]
@@ -136,6 +146,41 @@ class TuningService:
             token = page.next_token
             if not token:
                 return out
+
+    def trial_summaries(self, name: str) -> list[dict[str, Any]]:
+        """ListTrainingJobsForHyperParameterTuningJob: every trial with its tuned values and objective."""
+        rec = self.get(name)
+        req = CreateHyperParameterTuningJobRequest.model_validate(rec.spec)
+        objective = req.HyperParameterTuningJobConfig.HyperParameterTuningJobObjective
+        tuned_names = set(req.HyperParameterTuningJobConfig.ParameterRanges.names())
+        out = []
+        for child in self.children(name):
+            value = objective_value(self.store, child, objective.MetricName)
+            summary: dict[str, Any] = {
+                "TrainingJobName": child.name,
+                "TrainingJobArn": child.arn,
+                "TuningJobName": name,
+                "CreationTime": _ts(child.created_at),
+                "TrainingStartTime": _ts(child.status.get("TrainingStartTime")),
+                "TrainingEndTime": _ts(child.status.get("TrainingEndTime")),
+                "TrainingJobStatus": child.state,
+                "TunedHyperParameters": {
+                    k: v for k, v in child.spec.get("HyperParameters", {}).items() if k in tuned_names
+                },
+                "ObjectiveStatus": "Succeeded"
+                if value is not None
+                else ("Pending" if child.state in ACTIVE else "Failed"),
+                "FailureReason": child.status.get("FailureReason"),
+                "StopReason": child.status.get("StopReason"),
+            }
+            if value is not None:
+                summary["FinalHyperParameterTuningJobObjectiveMetric"] = {
+                    "Type": objective.Type,
+                    "MetricName": objective.MetricName,
+                    "Value": value,
+                }
+            out.append({k: v for k, v in summary.items() if v is not None})
+        return out
 
     def describe(self, name: str) -> dict[str, Any]:
         rec = self.get(name)

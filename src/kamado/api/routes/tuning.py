@@ -53,37 +53,4 @@ def stop_tuning_job(request: Request, name: str) -> dict[str, Any]:
 @router.get("/tuning-jobs/{name}/training-jobs")
 def list_training_jobs_for_tuning_job(request: Request, name: str) -> dict[str, Any]:
     """Every trial with its tuned hyperparameters and objective (ListTrainingJobsForHyperParameterTuningJob)."""
-    platform = _platform(request)
-    rec = platform.tuning.get(name)
-    objective = rec.spec["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]
-    tuned_names = {
-        r["Name"]
-        for key in ("IntegerParameterRanges", "ContinuousParameterRanges", "CategoricalParameterRanges")
-        for r in rec.spec["HyperParameterTuningJobConfig"]["ParameterRanges"].get(key, [])
-    }
-    summaries = []
-    for child in platform.tuning.children(name):
-        finals = {p.metric: p.value for p in platform.store.final_metrics("training-job", child.name)}
-        value = finals.get(objective["MetricName"]) if child.state == "Completed" else None
-        summary: dict[str, Any] = {
-            "TrainingJobName": child.name,
-            "TrainingJobArn": child.arn,
-            "TuningJobName": name,
-            "TrainingJobStatus": child.state,
-            "TunedHyperParameters": {
-                k: v for k, v in child.spec.get("HyperParameters", {}).items() if k in tuned_names
-            },
-            "ObjectiveStatus": "Succeeded"
-            if value is not None
-            else ("Pending" if child.state in ("InProgress", "Stopping") else "Failed"),
-        }
-        if value is not None:
-            summary["FinalHyperParameterTuningJobObjectiveMetric"] = {
-                "Type": objective["Type"],
-                "MetricName": objective["MetricName"],
-                "Value": value,
-            }
-        if child.status.get("FailureReason"):
-            summary["FailureReason"] = child.status["FailureReason"]
-        summaries.append(summary)
-    return {"TrainingJobSummaries": summaries}
+    return {"TrainingJobSummaries": _platform(request).tuning.trial_summaries(name)}
