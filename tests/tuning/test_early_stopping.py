@@ -27,7 +27,9 @@ def test_asha_keeps_the_top_third_at_each_rung() -> None:
     assert asha_rule([0.95], others, maximize=True, min_resource=1, max_resource=27) is None
     reason = asha_rule([0.55], others, maximize=True, min_resource=1, max_resource=27)
     assert reason and "Hyperband" in reason
-    assert asha_rule([0.1], [[0.9]], maximize=True, min_resource=1, max_resource=27) is None, "too few at the rung"
+    assert asha_rule([0.1], [[0.9]], maximize=True, min_resource=1, max_resource=27), "with few, only the best goes on"
+    assert asha_rule([0.9], [[0.1]], maximize=True, min_resource=1, max_resource=27) is None
+    assert asha_rule([0.5], [], maximize=True, min_resource=1, max_resource=27) is None, "alone at a rung: continue"
 
 
 EPOCHS = (

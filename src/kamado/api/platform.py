@@ -87,7 +87,10 @@ class Platform:
         )
         trainer = TrainingReconciler(store, artifacts, executor, settings)
         platform.reconcilers.append(trainer)
-        platform.reconcilers.append(TuningReconciler(store, tuning, training, settings, wake_training=trainer.wake))
+        tuner = TuningReconciler(store, tuning, training, settings, wake_training=trainer.wake)
+        # A trial that ends or reports its objective wakes the tuning reconciler at once (next trial, pruning).
+        trainer.child_listeners.append(lambda _name, _parent: tuner.wake())
+        platform.reconcilers.append(tuner)
         return platform
 
     def claim_controller(self) -> None:

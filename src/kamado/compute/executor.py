@@ -9,6 +9,7 @@ after a restart, and reports ``TaskState.LOST`` if it can no longer be found (ne
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kamado.compute.taskspec import Resources, TaskHandle, TaskSpec, TaskStatus
@@ -56,3 +57,9 @@ class Executor(ABC):
     @abstractmethod
     def cleanup(self, handle: TaskHandle) -> None:
         """Forget an ended task and delete the executor's own files for it (not the workdir)."""
+
+    def on_task_end(self, callback: Callable[[str], None]) -> None:
+        """Ask to be told (with the task id, from any thread) when a task this executor started ends, so a
+        reconciler can act at once instead of at its next poll. Best effort: executors that cannot tell
+        (and tasks re-attached after a restart) are still found by polling. Default: never told."""
+        del callback

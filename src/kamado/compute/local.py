@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -63,6 +65,7 @@ class LocalExecutor(Executor):
         self.max_cpus = max_cpus
         self.max_memory_mb = max_memory_mb
         self.max_gpus = max_gpus
+        self._end_listeners: list[Callable[[str], None]] = []
 
     # ------------------------------------------------------------------------------------- contract
 
@@ -180,6 +183,19 @@ class LocalExecutor(Executor):
             )
         shutil.rmtree(state_dir, ignore_errors=True)
 
+    def on_task_end(self, callback: Callable[[str], None]) -> None:
+        self._end_listeners.append(callback)
+
+    def _tell_when_ended(self, proc: subprocess.Popen[bytes], spec: Any) -> None:
+        """Block on the supervisor (it records the status before it exits), then tell the listeners."""
+        proc.wait()
+        task_id = spec.get("task_id", "") if isinstance(spec, dict) else ""
+        for callback in list(self._end_listeners):
+            try:
+                callback(task_id)
+            except Exception:  # a listener's bug must not kill the notifier
+                logging.getLogger("kamado.compute").exception("task-end listener failed")
+
     # ------------------------------------------------------------------------------------- extras
 
     def list_tasks(self) -> list[TaskHandle]:
@@ -235,6 +251,13 @@ class LocalExecutor(Executor):
             ) from exc
         st = _shim.proc_stat(proc.pid)  # the shim is our unreaped child, so its /proc entry is still there
         _REAPER.add(proc)
+        if self._end_listeners:
+            threading.Thread(
+                target=self._tell_when_ended,
+                args=(proc, _shim.read_json(str(state_dir / "spec.json"))),
+                name="kamado-task-end",
+                daemon=True,
+            ).start()
         return {"pid": proc.pid, "start_time": st[3] if st else None, "boot_id": _shim.boot_id()}
 
     def _poll_unlaunched(self, state_dir: Path) -> TaskStatus:

@@ -42,8 +42,9 @@ class LogFollower:
 
     def pull(
         self, name: str, attempt: int, handle: TaskHandle, req: CreateTrainingJobRequest, *, final: bool = False
-    ) -> None:
-        """Store the new complete lines of the attempt's log; with ``final`` also a last partial line."""
+    ) -> bool:
+        """Store the new complete lines of the attempt's log; with ``final`` also a last partial line.
+        Returns True when metric points were stored (a tuning job may want to act on them at once)."""
         state = self._state.get(name)
         if state is None or state[0] != attempt:
             state = (attempt, self.store.log_offset(self.kind, name, attempt), b"")
@@ -52,11 +53,12 @@ class LogFollower:
         if extractor is None:
             extractor = MetricExtractor([(m.Name, m.Regex) for m in req.AlgorithmSpecification.MetricDefinitions])
             self._extractors[name] = extractor
+        stored_metrics = False
         for _ in range(64):  # bounded per tick, so one chatty job cannot starve the others
             try:
                 data, new_offset = self.executor.read_logs(handle, offset)
             except NotFound:
-                return  # the task never started or its files are gone: there is nothing (more) to read
+                return stored_metrics  # the task never started or its files are gone: nothing (more) to read
             if not data and not (final and partial):
                 break
             buf = partial + data
@@ -67,12 +69,13 @@ class LogFollower:
             consumed = new_offset - len(partial)
             offset = new_offset
             if complete:
-                self._store_chunk(name, attempt, complete, consumed, extractor)
+                stored_metrics |= self._store_chunk(name, attempt, complete, consumed, extractor)
             if not data:
                 break
         self._state[name] = (attempt, offset, partial)
+        return stored_metrics
 
-    def _store_chunk(self, name: str, attempt: int, complete: bytes, consumed: int, extractor: MetricExtractor) -> None:
+    def _store_chunk(self, name: str, attempt: int, complete: bytes, consumed: int, extractor: MetricExtractor) -> bool:
         now = self.clock.now()
         text = complete.decode("utf-8", errors="replace")
         points: list[MetricPoint] = []
@@ -87,3 +90,4 @@ class LogFollower:
         else:
             chunks = [(now, "")] if points else []
         self.store.append_logs(self.kind, name, attempt, chunks, end_offset=consumed, metrics=points)
+        return bool(points)

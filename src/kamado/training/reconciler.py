@@ -15,6 +15,7 @@ import contextlib
 import logging
 import shutil
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,10 @@ class TrainingReconciler:
         self._thread: threading.Thread | None = None
         self._inline = inline
         self._prepare_failures: dict[str, int] = {}
+        #: Called with (job name, parent name) when a job with a parent ends or stores new metrics, so the
+        #: parent's reconciler (tuning) reacts at once.
+        self.child_listeners: list[Callable[[str, str], None]] = []
+        executor.on_task_end(lambda _task_id: self.wake())
 
     # -- loop -----------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -410,7 +415,8 @@ class TrainingReconciler:
             status = TaskStatus(state=TaskState.LOST, reason="the attempt's task record is missing (ExecutorLost)")
         else:
             status = self.executor.poll(handle)
-            self.logs.pull(name, int(job.status.get("Attempt", 0)), handle, req)
+            if self.logs.pull(name, int(job.status.get("Attempt", 0)), handle, req):
+                self._tell_parent(job)
         if (
             job.status.get("StopRequested") or job.state == str(TrainingJobStatus.STOPPING)
         ) and not status.state.is_terminal():
@@ -602,6 +608,11 @@ class TrainingReconciler:
             log.exception("cleaning up the task of %s failed", job.name)
         return out
 
+    def _tell_parent(self, job: ResourceRecord) -> None:
+        if job.parent:
+            for listener in list(self.child_listeners):
+                listener(job.name, job.parent)
+
     def _log_tail(self, name: str) -> str:
         return "".join(c.data for c in self.store.tail_logs(KIND, name, limit=50))[-20_000:]
 
@@ -629,4 +640,5 @@ class TrainingReconciler:
         if "TrainingEndTime" not in full and job.status.get("TrainingStartTime"):
             full["TrainingEndTime"] = now
         self.store.transition(KIND, name, from_states=sources_for(state), to_state=str(state), status_patch=full)
+        self._tell_parent(job)
         log.info("training job %s is %s%s", name, state, f": {reason}" if reason else "")

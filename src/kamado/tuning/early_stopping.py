@@ -7,7 +7,8 @@ Two rules, both pure functions of stored metric series (so they survive restarts
   those; stop the current trial if its own running average is worse.
 - ``asha_rule`` (``Strategy: Hyperband``): asynchronous successive halving. Rungs sit at MinResource * eta^i
   steps up to MaxResource; a trial that reaches a rung continues only if its value there is in the top
-  1/eta of every trial that reached that rung.
+  1/eta of every trial that reached that rung (with fewer than eta there, only the best continues, as
+  Optuna's successive-halving pruner does: otherwise the first trials always run their full budget).
 
 A "step" is the index of a reported value (or its ``step`` when ``kamado.log_metric(..., step=)`` gives one).
 """
@@ -72,8 +73,6 @@ def asha_rule(
     rung = reached[-1]
     mine = current[rung - 1]
     values = [o[rung - 1] for o in others if len(o) >= rung] + [mine]
-    if len(values) < eta:
-        return None
     ranked = sorted(values, reverse=maximize)
     keep = max(1, len(ranked) // eta)
     if _better(ranked[keep - 1], mine, maximize):

@@ -79,7 +79,7 @@ class TuningReconciler:
                 self.tick()
             except Exception:
                 log.exception("tuning reconciler tick failed")
-            self._wake.wait(self.settings.reconcile_interval_s * 2)
+            self._wake.wait(self.settings.reconcile_interval_s)
             self._wake.clear()
 
     def tick(self) -> None:
