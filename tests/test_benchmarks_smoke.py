@@ -21,11 +21,19 @@ def smoke_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "results"
 
 
+#: Benchmarks with a dedicated smoke test below (which also runs the generic checks): run each only once.
+DEDICATED = ("b6_hpo_quality", "b7_hpo_efficiency")
+
+
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("name", benchmarks.BENCHMARKS)
+@pytest.mark.parametrize("name", [n for n in benchmarks.BENCHMARKS if n not in DEDICATED])
 def test_benchmark_smoke_run_writes_a_complete_result(name: str, smoke_env: Path) -> None:
     module = importlib.import_module(f"benchmarks.{name}")
     path, result = module.run()
+    _check_complete(name, path, result, smoke_env)
+
+
+def _check_complete(name: str, path: Path, result: dict, smoke_env: Path) -> None:
     assert path == smoke_env / f"{name}.json"
     on_disk = json.loads(path.read_text())
     assert on_disk == result
@@ -51,3 +59,60 @@ def test_summaries_report_median_and_spread() -> None:
     assert s["n"] == 5 and s["p50"] == 3.0 and s["min"] == 1.0 and s["max"] == 5.0
     assert s["iqr"] == 2.0 and s["p95"] == pytest.approx(4.8)
     assert benchmarks.summarize([]) == {"n": 0}
+
+
+@pytest.mark.timeout(120)
+def test_b6_smoke_reports_regret_per_budget_tests_and_verdicts(smoke_env: Path) -> None:
+    assert "b6_hpo_quality" in benchmarks.BENCHMARKS  # registered, so `make bench` and the runner include it
+    from benchmarks import b6_hpo_quality as b6
+
+    path, result = b6.run()
+    _check_complete("b6_hpo_quality", path, result, smoke_env)
+    budgets = [str(b) for b in result["config"]["budgets"]]
+    for name in b6.OBJECTIVES:
+        per_budget = result["figures"]["objectives"][name]["per_budget"]
+        assert sorted(per_budget, key=int) == budgets
+        for b in budgets:
+            cell = per_budget[b]
+            for method in ("kamado_bayesian", "kamado_random", "kamado_bayesian_2_in_flight"):
+                assert cell[method]["n"] == result["config"]["seeds"] and cell[method]["min"] >= 0
+                assert cell[method]["q1"] <= cell[method]["p50"] <= cell[method]["q3"]
+            assert cell["p_bayesian_lt_random"] is None or 0 <= cell["p_bayesian_lt_random"] <= 1
+            assert (
+                result["comparator"]["objectives"][name]["per_budget"][b]["optuna_tpe"]["n"]
+                == cell["kamado_bayesian"]["n"]
+            )
+    goal = result["goal"]
+    assert set(goal["per_budget"]) == set(budgets)
+    assert isinstance(goal["bayesian_beats_random_met_at_largest_budget"], bool)
+    assert isinstance(goal["within_tpe_spread_met"], bool)
+    for space in result["figures"]["decision_overhead_ms"].values():
+        assert sorted(space, key=int) == budgets
+
+
+@pytest.mark.timeout(120)
+def test_b7_smoke_reports_time_to_target_utilisation_and_overhead(smoke_env: Path) -> None:
+    assert "b7_hpo_efficiency" in benchmarks.BENCHMARKS  # registered, so `make bench` and the runner include it
+    from benchmarks import b7_hpo_efficiency as b7
+
+    path, result = b7.run()
+    _check_complete("b7_hpo_efficiency", path, result, smoke_env)
+    tta = result["figures"]["time_to_target"]
+    seeds = result["config"]["seeds"]
+    assert [p["seed"] for p in tta["per_seed"]] == seeds
+    for p in tta["per_seed"]:
+        assert p["hyperband_s"] > 0 and p["random_s"] > 0 and p["hyperband_trials"] >= 1 and p["random_trials"] >= 1
+        assert isinstance(p["hyperband_reached"], bool) and isinstance(p["random_reached"], bool)
+    assert tta["hyperband"]["n"] == tta["random_full_budget"]["n"] == len(seeds)
+    assert f"{result['config']['target_fraction']:.2f}" in tta["by_target_fraction"]
+    util = result["figures"]["utilisation"]
+    for key in ("short_trials", "full_budget_random_trials", "hyperband_trials"):
+        assert 0 < util[key]["p50"] <= 1.05, (key, util[key])  # busy time from the server's own clock
+    over = result["figures"]["overhead"]
+    reps = result["config"]["overhead_reps"]
+    assert over["kamado_wall_client"]["n"] == result["comparator"]["overhead"]["wall"]["n"] == reps
+    assert over["trials"] == result["config"]["short_trials"]
+    assert isinstance(over["added_per_trial_ms_wall"], float) and isinstance(over["added_pct_vs_optuna"], float)
+    goal = result["goal"]
+    for key in ("hyperband_speedup_met", "utilisation_met", "overhead_met"):
+        assert isinstance(goal[key], bool)

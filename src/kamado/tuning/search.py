@@ -28,11 +28,18 @@ class PastTrial:
     value: float | None = None
 
 
-def _optuna() -> Any:
-    import optuna
+_OPTUNA: Any = None
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna
+
+def _optuna() -> Any:
+    """Optuna, imported on first use (it costs ~0.2 s) with its per-trial INFO logging silenced once."""
+    global _OPTUNA
+    if _OPTUNA is None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        _OPTUNA = optuna
+    return _OPTUNA
 
 
 def _distributions(config: TuningJobConfig) -> dict[str, Any]:
@@ -123,6 +130,8 @@ def suggest(config: TuningJobConfig, past: list[PastTrial], *, base_seed: int, t
         sampler = optuna.samplers.TPESampler(
             seed=seed, n_startup_trials=min(10, max(2, config.max_jobs() // 5)), multivariate=True, constant_liar=True
         )
+    if config.Strategy in ("Random", "Hyperband"):
+        past = []  # their draws do not depend on history: skip rebuilding the study (constant time per trial)
     direction = "maximize" if config.HyperParameterTuningJobObjective.Type == "Maximize" else "minimize"
     study = optuna.create_study(direction=direction, sampler=sampler)
     dists = _distributions(config)
