@@ -14,7 +14,7 @@ SRC = Path(kamado.__file__).parent
 #: What each package may import from kamado. ``core`` is the bottom; capabilities sit on the shared
 #: layers; only ``api`` wires capabilities to HTTP. ``sdk``/``cli`` talk HTTP and import no server code.
 ALLOWED: dict[str, set[str]] = {
-    "core": {"core"},
+    "core": {"core"},  # loop.py, errors, names, settings, clock, lifecycle
     "store": {"core", "store"},
     "artifacts": {"core", "artifacts"},
     "compute": {"core", "compute"},

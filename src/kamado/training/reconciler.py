@@ -28,6 +28,7 @@ from kamado.compute.taskspec import Limits, TaskHandle, TaskSpec, TaskState, Tas
 from kamado.core.clock import Clock, SystemClock
 from kamado.core.errors import ConcurrentModification, NotFound, ResourceInUse
 from kamado.core.lifecycle import SecondaryStatus, TrainingJobStatus, sources_for
+from kamado.core.loop import ReconcileLoop
 from kamado.core.settings import Settings
 from kamado.store.base import MetadataStore
 from kamado.store.records import ResourceRecord
@@ -47,7 +48,9 @@ ACTIVE_STATES = [str(TrainingJobStatus.IN_PROGRESS), str(TrainingJobStatus.STOPP
 MAX_PREPARE_FAILURES = 3
 
 
-class TrainingReconciler:
+class TrainingReconciler(ReconcileLoop):
+    name = "training-reconciler"
+
     def __init__(
         self,
         store: MetadataStore,
@@ -75,9 +78,7 @@ class TrainingReconciler:
         self._cancelled: set[str] = set()
         self.logs = LogFollower(store, executor, self.clock, KIND)
         self._packages_hash: str | None = None
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(settings.reconcile_interval_s)
         self._inline = inline
         self._prepare_failures: dict[str, int] = {}
         #: Called with (job name, parent name) when a job with a parent ends or stores new metrics, so the
@@ -86,29 +87,9 @@ class TrainingReconciler:
         executor.on_task_end(lambda _task_id: self.wake())
 
     # -- loop -----------------------------------------------------------------------------------------
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="kamado-training-reconciler", daemon=True)
-        self._thread.start()
-
-    def wake(self) -> None:
-        """Run the next pass now instead of at the next interval (a job was just created or stopped)."""
-        self._wake.set()
-
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread:
-            self._thread.join(timeout)
+        super().stop(timeout)
         self._pool.shutdown(wait=True, cancel_futures=False)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:  # the loop must survive anything; the error is logged and retried
-                log.exception("training reconciler tick failed")
-            self._wake.wait(self.settings.reconcile_interval_s)
-            self._wake.clear()
 
     def idle(self) -> bool:
         """True when no job is in progress (used for idle shutdown of auto-started servers)."""

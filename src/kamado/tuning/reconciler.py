@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from typing import Any
 
 from kamado.core.clock import Clock, SystemClock
 from kamado.core.errors import IllegalTransition, NotFound, ResourceInUse
+from kamado.core.loop import ReconcileLoop
 from kamado.core.settings import Settings
 from kamado.store.base import MetadataStore
 from kamado.store.records import ResourceRecord
@@ -33,7 +33,9 @@ log = logging.getLogger("kamado.tuning")
 FAILURES_BEFORE_GIVING_UP = 5
 
 
-class TuningReconciler:
+class TuningReconciler(ReconcileLoop):
+    name = "tuning-reconciler"
+
     def __init__(
         self,
         store: MetadataStore,
@@ -53,34 +55,10 @@ class TuningReconciler:
         self._objectives: dict[str, float | None] = {}  # terminal children only: they never change
         self._series_cache: dict[str, list[float]] = {}
         self._parents: dict[str, list[tuple[ResourceRecord, float | None]]] = {}
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="kamado-tuning-reconciler", daemon=True)
-        self._thread.start()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread:
-            self._thread.join(timeout)
+        super().__init__(settings.reconcile_interval_s)
 
     def idle(self) -> bool:
         return not self.store.list_in_states(KIND, ACTIVE)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:
-                log.exception("tuning reconciler tick failed")
-            self._wake.wait(self.settings.reconcile_interval_s)
-            self._wake.clear()
 
     def tick(self) -> None:
         for job in self.store.list_in_states(KIND, ACTIVE):
