@@ -138,3 +138,50 @@ def test_range_syntax() -> None:
     for bad in ("novalue", "=1:2", "x=a:b", "x=int:1.5:3", "x=1:2:3:4", "x=a,,b"):
         with pytest.raises(typer.BadParameter):
             _parse_range(bad)
+
+
+EPOCHS = (
+    "import argparse, time, kamado\n"
+    "p = argparse.ArgumentParser(); p.add_argument('--quality', type=float); p.add_argument('--epochs', type=int)\n"
+    "a, _ = p.parse_known_args()\n"
+    "for epoch in range(1, a.epochs + 1):\n"
+    "    kamado.log_metric('val', a.quality * epoch / a.epochs, step=epoch)\n"
+    "    time.sleep(0.1)\n"
+)
+
+
+def test_tune_with_hyperband_from_the_cli(live: LiveServer, tmp_path: Path) -> None:
+    src = write_script(tmp_path / "hb", EPOCHS)
+    base = [
+        "tune",
+        "train.py",
+        "--source-dir",
+        str(src),
+        "--objective",
+        "val",
+        "--metric",
+        "val=never=([0-9.]+)",
+        "--range",
+        "quality=0:1",
+        "--hp",
+        "epochs=9",
+        "--strategy",
+        "Hyperband",
+        "--max-jobs",
+        "8",
+        "--max-parallel",
+        "2",
+        "--seed",
+        "2",
+    ]
+    code, out = _run(live, *base)
+    assert code == 2 and "--max-resource" in out
+    code, out = _run(live, *base, "--max-resource", "9", "--name", "cli-hb", "--output", "json")
+    assert code == 0, out
+    desc = json.loads(out)
+    assert desc["HyperParameterTuningJobConfig"]["StrategyConfig"]["HyperbandStrategyConfig"] == {
+        "MinResource": 1,
+        "MaxResource": 9,
+    }
+    assert desc["HyperParameterTuningJobStatus"] == "Completed"
+    assert desc["TrainingJobStatusCounters"]["Stopped"] >= 1, "Hyperband stopped weak trials"

@@ -367,6 +367,10 @@ def tune(
     max_runtime: Annotated[int | None, typer.Option(help="Seconds for the whole tuning job (>= 120).")] = None,
     target: Annotated[float | None, typer.Option(help="Complete once the best objective reaches this.")] = None,
     early_stopping: Annotated[str, typer.Option(help="Off or Auto.")] = "Off",
+    max_resource: Annotated[
+        int | None, typer.Option(help="Hyperband: the most steps (epochs) a trial reports (MaxResource).")
+    ] = None,
+    min_resource: Annotated[int, typer.Option(help="Hyperband: the first rung's steps (MinResource).")] = 1,
     seed: Annotated[int | None, typer.Option(help="RandomSeed, for a reproducible search.")] = None,
     instance_type: Annotated[str, typer.Option()] = "local",
     max_run: Annotated[int, typer.Option(help="MaxRuntimeInSeconds of each trial.")] = 86400,
@@ -377,8 +381,15 @@ def tune(
 ) -> None:
     """Start a hyperparameter tuning job over a local script: each trial is a training job."""
     from kamado.sdk.estimator import Estimator
-    from kamado.sdk.tuner import HyperparameterTuner
+    from kamado.sdk.tuner import HyperbandStrategyConfig, HyperparameterTuner, StrategyConfig
 
+    if (strategy == "Hyperband") != (max_resource is not None):
+        raise typer.BadParameter("--max-resource is required with --strategy Hyperband, and only then")
+    strategy_config = (
+        StrategyConfig(hyperband_strategy_config=HyperbandStrategyConfig(max_resource, min_resource=min_resource))
+        if max_resource is not None
+        else None
+    )
     if max_jobs is None and strategy != "Grid":
         raise typer.BadParameter(f"--max-jobs is required with --strategy {strategy} (Grid runs every combination)")
     parsed = [_parse_range(r) for r in range_]
@@ -404,6 +415,7 @@ def tune(
                 objective_metric_name=objective,
                 hyperparameter_ranges=ranges,
                 strategy=strategy,
+                strategy_config=strategy_config,
                 objective_type=objective_type,
                 max_jobs=max_jobs,
                 max_parallel_jobs=max_parallel,
