@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -34,7 +36,17 @@ def _client() -> Any:
     return Client()
 
 
-def _fail(exc: KamadoError) -> None:
+@contextmanager
+def _session() -> Iterator[Any]:
+    """A client for one command; any kamado error ends the command with its message and exit code."""
+    try:
+        with _client() as c:
+            yield c
+    except KamadoError as exc:
+        _fail(exc)
+
+
+def _fail(exc: KamadoError) -> NoReturn:
     err_console.print(f"[bold red]{exc.code}[/]: {exc.message}", markup=True)
     if isinstance(exc.details, list):
         for d in exc.details[:20]:
@@ -97,11 +109,8 @@ def server(
 @app.command()
 def info(output: OutputOpt = "table") -> None:
     """Show the server kamado talks to and what it can run."""
-    try:
-        with _client() as c:
-            data = {"url": c.url, **c.info()}
-    except KamadoError as exc:
-        _fail(exc)
+    with _session() as c:
+        data = {"url": c.url, **c.info()}
     if output == "json":
         _print_json(data)
         return
@@ -133,26 +142,23 @@ def train(
             hps[k] = v
     metrics = [{"Name": k, "Regex": v} for k, v in _kv(metric, "--metric").items()]
     channels = _kv(channel, "--channel") or None
-    try:
-        with _client() as c:
-            est = Estimator(
-                entry_point=entry_point,
-                source_dir=source_dir,
-                hyperparameters=hps,
-                instance_type=instance_type,
-                metric_definitions=metrics,
-                max_run=max_run,
-                client=c,
-            )
-            try:
-                est.fit(channels, wait=wait, logs=wait and output != "json", job_name=name)
-            except TrainingJobFailed as exc:
-                _show_job(est.latest_training_job.describe() if est.latest_training_job else {}, output)
-                _fail(exc)
-            assert est.latest_training_job is not None
-            _show_job(est.latest_training_job.describe(), output)
-    except KamadoError as exc:
-        _fail(exc)
+    with _session() as c:
+        est = Estimator(
+            entry_point=entry_point,
+            source_dir=source_dir,
+            hyperparameters=hps,
+            instance_type=instance_type,
+            metric_definitions=metrics,
+            max_run=max_run,
+            client=c,
+        )
+        try:
+            est.fit(channels, wait=wait, logs=wait and output != "json", job_name=name)
+        except TrainingJobFailed as exc:
+            _show_job(est.latest_training_job.describe() if est.latest_training_job else {}, output)
+            _fail(exc)
+        assert est.latest_training_job is not None
+        _show_job(est.latest_training_job.describe(), output)
 
 
 def _show_job(desc: dict[str, Any], output: str) -> None:
@@ -239,33 +245,24 @@ def jobs_list(
 @jobs.command("describe")
 def jobs_describe(name: str, output: OutputOpt = "table") -> None:
     """Show a job's status, timeline, metrics, lineage and model location."""
-    try:
-        with _client() as c:
-            _show_job(c.describe_training_job(name), output)
-    except KamadoError as exc:
-        _fail(exc)
+    with _session() as c:
+        _show_job(c.describe_training_job(name), output)
 
 
 @jobs.command("logs")
 def jobs_logs(name: str, follow: Annotated[bool, typer.Option("--follow", "-f")] = False) -> None:
     """Print a job's log; with -f keep following until the job ends."""
-    try:
-        with _client() as c:
-            for text in c.stream_training_job_logs(name, follow=follow):
-                sys.stdout.write(text)
-                sys.stdout.flush()
-    except KamadoError as exc:
-        _fail(exc)
+    with _session() as c:
+        for text in c.stream_training_job_logs(name, follow=follow):
+            sys.stdout.write(text)
+            sys.stdout.flush()
 
 
 @jobs.command("stop")
 def jobs_stop(name: str) -> None:
     """Ask a running job to stop (SIGTERM, then SIGKILL after the grace period)."""
-    try:
-        with _client() as c:
-            c.stop_training_job(name)
-    except KamadoError as exc:
-        _fail(exc)
+    with _session() as c:
+        c.stop_training_job(name)
     console.print(f"Stopping {name}", markup=False)
 
 
@@ -277,15 +274,12 @@ def jobs_rerun(
     output: OutputOpt = "table",
 ) -> None:
     """Reproduce a job: same code, data, hyperparameters and resources, under a new name."""
-    try:
-        with _client() as c:
-            new = c.rerun_training_job(name, new_name)["TrainingJobName"]
-            if wait:
-                desc = c.wait_for_training_job(new, on_log=None if output == "json" else sys.stdout.write)
-            else:
-                desc = c.describe_training_job(new)
-    except KamadoError as exc:
-        _fail(exc)
+    with _session() as c:
+        new = c.rerun_training_job(name, new_name)["TrainingJobName"]
+        if wait:
+            desc = c.wait_for_training_job(new, on_log=None if output == "json" else sys.stdout.write)
+        else:
+            desc = c.describe_training_job(new)
     _show_job(desc, output)
     if wait and desc["TrainingJobStatus"] != "Completed":
         raise typer.Exit(code=1)
@@ -399,40 +393,37 @@ def tune(
     hps = {k: _json_or_text(v) for k, v in _kv(hp, "--hp").items()}
     metrics = [{"Name": k, "Regex": v} for k, v in _kv(metric, "--metric").items()]
     channels = _kv(channel, "--channel") or None
-    try:
-        with _client() as c:
-            est = Estimator(
-                entry_point=entry_point,
-                source_dir=source_dir,
-                hyperparameters=hps,
-                instance_type=instance_type,
-                metric_definitions=metrics,
-                max_run=max_run,
-                client=c,
-            )
-            tuner = HyperparameterTuner(
-                est,
-                objective_metric_name=objective,
-                hyperparameter_ranges=ranges,
-                strategy=strategy,
-                strategy_config=strategy_config,
-                objective_type=objective_type,
-                max_jobs=max_jobs,
-                max_parallel_jobs=max_parallel,
-                max_runtime_in_seconds=max_runtime,
-                early_stopping_type=early_stopping,
-                random_seed=seed,
-                target_objective_metric_value=target,
-            )
-            tuner.fit(channels, job_name=name, wait=False)
-            assert tuner.latest_tuning_job is not None
-            job = tuner.latest_tuning_job.name
-            if output != "json":
-                console.print(f"Tuning job [bold]{job}[/] created", markup=True)
-            desc = _watch_tuning(c, job, output) if wait else c.describe_tuning_job(job)
-            _show_tuning(c, desc, output, top)
-    except KamadoError as exc:
-        _fail(exc)
+    with _session() as c:
+        est = Estimator(
+            entry_point=entry_point,
+            source_dir=source_dir,
+            hyperparameters=hps,
+            instance_type=instance_type,
+            metric_definitions=metrics,
+            max_run=max_run,
+            client=c,
+        )
+        tuner = HyperparameterTuner(
+            est,
+            objective_metric_name=objective,
+            hyperparameter_ranges=ranges,
+            strategy=strategy,
+            strategy_config=strategy_config,
+            objective_type=objective_type,
+            max_jobs=max_jobs,
+            max_parallel_jobs=max_parallel,
+            max_runtime_in_seconds=max_runtime,
+            early_stopping_type=early_stopping,
+            random_seed=seed,
+            target_objective_metric_value=target,
+        )
+        tuner.fit(channels, job_name=name, wait=False)
+        assert tuner.latest_tuning_job is not None
+        job = tuner.latest_tuning_job.name
+        if output != "json":
+            console.print(f"Tuning job [bold]{job}[/] created", markup=True)
+        desc = _watch_tuning(c, job, output) if wait else c.describe_tuning_job(job)
+        _show_tuning(c, desc, output, top)
     status = desc["HyperParameterTuningJobStatus"]
     if wait and status != "Completed":
         from kamado.sdk.tuner import TuningJobFailed
@@ -591,22 +582,16 @@ def tuning_describe(
     output: OutputOpt = "table",
 ) -> None:
     """Show a tuning job's status, trial counters, best training job and its trials, best first."""
-    try:
-        with _client() as c:
-            desc = _watch_tuning(c, name, output) if watch else c.describe_tuning_job(name)
-            _show_tuning(c, desc, output, top)
-    except KamadoError as exc:
-        _fail(exc)
+    with _session() as c:
+        desc = _watch_tuning(c, name, output) if watch else c.describe_tuning_job(name)
+        _show_tuning(c, desc, output, top)
 
 
 @tuning.command("stop")
 def tuning_stop(name: str) -> None:
     """Stop a tuning job: its running trials are stopped and no new ones start."""
-    try:
-        with _client() as c:
-            c.stop_tuning_job(name)
-    except KamadoError as exc:
-        _fail(exc)
+    with _session() as c:
+        c.stop_tuning_job(name)
     console.print(f"Stopping {name}", markup=False)
 
 

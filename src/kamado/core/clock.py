@@ -31,3 +31,9 @@ class FakeClock:
 
 def to_datetime(epoch: float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC)
+
+
+def iso_time(epoch: float | None) -> str | None:
+    """ISO 8601 in UTC, as the API returns times (None stays None)."""
+    dt = to_datetime(epoch)
+    return dt.isoformat() if dt else None

@@ -7,7 +7,7 @@ artifacts in a directory, both under ``KAMADO_HOME`` (``~/.kamado``).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_PORT = 8765
@@ -38,7 +38,6 @@ class Settings:
     opt_ml_namespace: str = "auto"
     region: str = "local"
     account: str = "000000000000"
-    extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:

@@ -13,7 +13,7 @@ from typing import Any
 from kamado.artifacts.base import ArtifactStore
 from kamado.compute.instance_types import resolve_instance_type
 from kamado.compute.taskspec import Resources
-from kamado.core.clock import to_datetime
+from kamado.core.clock import iso_time
 from kamado.core.errors import IllegalTransition, InvalidSpec, NotFound
 from kamado.core.lifecycle import SecondaryStatus, TrainingJobStatus, sources_for
 from kamado.core.names import arn, unique_name, validate_name
@@ -251,19 +251,14 @@ class TrainingService:
         return self.create(CreateTrainingJobRequest.model_validate(spec), parent=rec.parent)
 
 
-def _ts(value: float | None) -> str | None:
-    dt = to_datetime(value)
-    return dt.isoformat() if dt else None
-
-
 def summary_record(rec: ResourceRecord) -> dict[str, Any]:
     st = rec.status
     out = {
         "TrainingJobName": rec.name,
         "TrainingJobArn": rec.arn,
-        "CreationTime": _ts(rec.created_at),
-        "TrainingEndTime": _ts(st.get("TrainingEndTime")),
-        "LastModifiedTime": _ts(rec.updated_at),
+        "CreationTime": iso_time(rec.created_at),
+        "TrainingEndTime": iso_time(st.get("TrainingEndTime")),
+        "LastModifiedTime": iso_time(rec.updated_at),
         "TrainingJobStatus": rec.state,
         "SecondaryStatus": st.get("SecondaryStatus"),
     }
@@ -279,20 +274,20 @@ def describe_record(rec: ResourceRecord, final_metrics: list[Any]) -> dict[str, 
             "TrainingJobArn": rec.arn,
             "TrainingJobStatus": rec.state,
             "SecondaryStatus": st.get("SecondaryStatus"),
-            "CreationTime": _ts(rec.created_at),
-            "LastModifiedTime": _ts(rec.updated_at),
-            "TrainingStartTime": _ts(st.get("TrainingStartTime")),
-            "TrainingEndTime": _ts(st.get("TrainingEndTime")),
+            "CreationTime": iso_time(rec.created_at),
+            "LastModifiedTime": iso_time(rec.updated_at),
+            "TrainingStartTime": iso_time(st.get("TrainingStartTime")),
+            "TrainingEndTime": iso_time(st.get("TrainingEndTime")),
             "SecondaryStatusTransitions": [
                 {
                     **{k: v for k, v in t.items() if k not in ("StartTime", "EndTime")},
-                    "StartTime": _ts(t.get("StartTime")),
-                    **({"EndTime": _ts(t["EndTime"])} if t.get("EndTime") else {}),
+                    "StartTime": iso_time(t.get("StartTime")),
+                    **({"EndTime": iso_time(t["EndTime"])} if t.get("EndTime") else {}),
                 }
                 for t in st.get("SecondaryStatusTransitions", [])
             ],
             "FinalMetricDataList": [
-                {"MetricName": p.metric, "Value": p.value, "Timestamp": _ts(p.ts)} for p in final_metrics
+                {"MetricName": p.metric, "Value": p.value, "Timestamp": iso_time(p.ts)} for p in final_metrics
             ],
             "ModelArtifacts": {"S3ModelArtifacts": st["ModelArtifacts"]} if st.get("ModelArtifacts") else None,
             "OutputDataArtifacts": st.get("OutputDataArtifacts"),

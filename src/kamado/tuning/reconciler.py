@@ -23,7 +23,15 @@ from kamado.training.service import TrainingService
 from kamado.training.spec import CreateTrainingJobRequest
 from kamado.tuning.early_stopping import asha_rule, median_rule
 from kamado.tuning.search import PastTrial, suggest
-from kamado.tuning.service import ACTIVE, KIND, TuningService, child_name, objective_value
+from kamado.tuning.service import (
+    ACTIVE,
+    KIND,
+    TuningService,
+    child_name,
+    objective_value,
+    trial_summary,
+    tuned_values,
+)
 from kamado.tuning.spec import CreateHyperParameterTuningJobRequest
 
 log = logging.getLogger("kamado.tuning")
@@ -81,7 +89,7 @@ class TuningReconciler(ReconcileLoop):
         patch: dict[str, Any] = {
             "TrainingJobStatusCounters": _training_counters(children),
             "ObjectiveStatusCounters": _objective_counters(children, values),
-            "BestTrainingJob": self._summary(best, values[best.name], objective.MetricName, req) if best else None,
+            "BestTrainingJob": trial_summary(best, values[best.name], req) if best else None,
         }
         if req.WarmStartConfig and req.WarmStartConfig.WarmStartType == "IdenticalDataAndAlgorithm":
             patch["OverallBestTrainingJob"] = self._overall_best(req, patch["BestTrainingJob"])
@@ -202,7 +210,7 @@ class TuningReconciler(ReconcileLoop):
                 continue
             current = best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] if best else None
             if current is None or (value > current if maximize else value < current):
-                best = self._summary(child, value, objective.MetricName, req)
+                best = trial_summary(child, value, req)
         return best
 
     def _stop_hopeless_trials(
@@ -267,32 +275,12 @@ class TuningReconciler(ReconcileLoop):
 
     @staticmethod
     def _past(child: ResourceRecord, value: float | None, req: CreateHyperParameterTuningJobRequest) -> PastTrial:
-        names = set(req.HyperParameterTuningJobConfig.ParameterRanges.names())
-        tuned = {k: v for k, v in child.spec.get("HyperParameters", {}).items() if k in names}
+        tuned = tuned_values(child, req)
         if child.state in ("InProgress", "Stopping"):
             return PastTrial(tuned=tuned, state="running")
         if value is not None:
             return PastTrial(tuned=tuned, state="complete", value=value)
         return PastTrial(tuned=tuned, state="failed")
-
-    @staticmethod
-    def _summary(
-        child: ResourceRecord, value: float | None, metric: str, req: CreateHyperParameterTuningJobRequest
-    ) -> dict[str, Any]:
-        names = set(req.HyperParameterTuningJobConfig.ParameterRanges.names())
-        return {
-            "TrainingJobName": child.name,
-            "TrainingJobArn": child.arn,
-            "TuningJobName": child.parent,
-            "TrainingJobStatus": child.state,
-            "TunedHyperParameters": {k: v for k, v in child.spec.get("HyperParameters", {}).items() if k in names},
-            "FinalHyperParameterTuningJobObjectiveMetric": {
-                "Type": req.HyperParameterTuningJobConfig.HyperParameterTuningJobObjective.Type,
-                "MetricName": metric,
-                "Value": value,
-            },
-            "ObjectiveStatus": "Succeeded",
-        }
 
     def _save(self, job: ResourceRecord, patch: dict[str, Any]) -> None:
         if any(job.status.get(k) != v for k, v in patch.items()):

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from typing import Any
 
-from kamado.core.clock import to_datetime
+from kamado.core.clock import iso_time
 from kamado.core.errors import IllegalTransition, InvalidSpec, NotFound
 from kamado.core.names import arn
 from kamado.store.base import MetadataStore
@@ -29,6 +29,39 @@ def objective_value(store: MetadataStore, child: ResourceRecord, metric: str) ->
         return None
     points = [p for p in store.final_metrics(TRAINING_KIND, child.name) if p.metric == metric]
     return points[0].value if points else None
+
+
+def tuned_values(child: ResourceRecord, req: CreateHyperParameterTuningJobRequest) -> dict[str, str]:
+    """The hyperparameters the search chose for a trial (its static ones left out)."""
+    names = set(req.HyperParameterTuningJobConfig.ParameterRanges.names())
+    return {k: v for k, v in child.spec.get("HyperParameters", {}).items() if k in names}
+
+
+def trial_summary(
+    child: ResourceRecord, value: float | None, req: CreateHyperParameterTuningJobRequest
+) -> dict[str, Any]:
+    """SageMaker's HyperParameterTrainingJobSummary of one trial (listings and BestTrainingJob alike)."""
+    objective = req.HyperParameterTuningJobConfig.HyperParameterTuningJobObjective
+    summary: dict[str, Any] = {
+        "TrainingJobName": child.name,
+        "TrainingJobArn": child.arn,
+        "TuningJobName": child.parent,
+        "CreationTime": iso_time(child.created_at),
+        "TrainingStartTime": iso_time(child.status.get("TrainingStartTime")),
+        "TrainingEndTime": iso_time(child.status.get("TrainingEndTime")),
+        "TrainingJobStatus": child.state,
+        "TunedHyperParameters": tuned_values(child, req),
+        "ObjectiveStatus": "Succeeded" if value is not None else ("Pending" if child.state in ACTIVE else "Failed"),
+        "FailureReason": child.status.get("FailureReason"),
+        "StopReason": child.status.get("StopReason"),
+    }
+    if value is not None:
+        summary["FinalHyperParameterTuningJobObjectiveMetric"] = {
+            "Type": objective.Type,
+            "MetricName": objective.MetricName,
+            "Value": value,
+        }
+    return {k: v for k, v in summary.items() if v is not None}
 
 
 def child_name(tuning_job: str, trial_number: int, tuned: dict[str, str]) -> str:
@@ -149,38 +182,9 @@ class TuningService:
 
     def trial_summaries(self, name: str) -> list[dict[str, Any]]:
         """ListTrainingJobsForHyperParameterTuningJob: every trial with its tuned values and objective."""
-        rec = self.get(name)
-        req = CreateHyperParameterTuningJobRequest.model_validate(rec.spec)
-        objective = req.HyperParameterTuningJobConfig.HyperParameterTuningJobObjective
-        tuned_names = set(req.HyperParameterTuningJobConfig.ParameterRanges.names())
-        out = []
-        for child in self.children(name):
-            value = objective_value(self.store, child, objective.MetricName)
-            summary: dict[str, Any] = {
-                "TrainingJobName": child.name,
-                "TrainingJobArn": child.arn,
-                "TuningJobName": name,
-                "CreationTime": _ts(child.created_at),
-                "TrainingStartTime": _ts(child.status.get("TrainingStartTime")),
-                "TrainingEndTime": _ts(child.status.get("TrainingEndTime")),
-                "TrainingJobStatus": child.state,
-                "TunedHyperParameters": {
-                    k: v for k, v in child.spec.get("HyperParameters", {}).items() if k in tuned_names
-                },
-                "ObjectiveStatus": "Succeeded"
-                if value is not None
-                else ("Pending" if child.state in ACTIVE else "Failed"),
-                "FailureReason": child.status.get("FailureReason"),
-                "StopReason": child.status.get("StopReason"),
-            }
-            if value is not None:
-                summary["FinalHyperParameterTuningJobObjectiveMetric"] = {
-                    "Type": objective.Type,
-                    "MetricName": objective.MetricName,
-                    "Value": value,
-                }
-            out.append({k: v for k, v in summary.items() if v is not None})
-        return out
+        req = CreateHyperParameterTuningJobRequest.model_validate(self.get(name).spec)
+        metric = req.HyperParameterTuningJobConfig.HyperParameterTuningJobObjective.MetricName
+        return [trial_summary(child, objective_value(self.store, child, metric), req) for child in self.children(name)]
 
     def describe(self, name: str) -> dict[str, Any]:
         rec = self.get(name)
@@ -190,9 +194,9 @@ class TuningService:
             {
                 "HyperParameterTuningJobArn": rec.arn,
                 "HyperParameterTuningJobStatus": rec.state,
-                "CreationTime": _ts(rec.created_at),
-                "LastModifiedTime": _ts(rec.updated_at),
-                "HyperParameterTuningEndTime": _ts(st.get("HyperParameterTuningEndTime")),
+                "CreationTime": iso_time(rec.created_at),
+                "LastModifiedTime": iso_time(rec.updated_at),
+                "HyperParameterTuningEndTime": iso_time(st.get("HyperParameterTuningEndTime")),
                 "TrainingJobStatusCounters": st.get("TrainingJobStatusCounters"),
                 "ObjectiveStatusCounters": st.get("ObjectiveStatusCounters"),
                 "BestTrainingJob": st.get("BestTrainingJob"),
@@ -234,7 +238,7 @@ class TuningService:
                     "HyperParameterTuningJobArn": r.arn,
                     "HyperParameterTuningJobStatus": r.state,
                     "Strategy": r.spec["HyperParameterTuningJobConfig"]["Strategy"],
-                    "CreationTime": _ts(r.created_at),
+                    "CreationTime": iso_time(r.created_at),
                     "TrainingJobStatusCounters": r.status.get("TrainingJobStatusCounters"),
                     "ObjectiveStatusCounters": r.status.get("ObjectiveStatusCounters"),
                 }
@@ -261,8 +265,3 @@ class TuningService:
 
 def _zero_training_counters() -> dict[str, int]:
     return {"Completed": 0, "InProgress": 0, "RetryableError": 0, "NonRetryableError": 0, "Stopped": 0}
-
-
-def _ts(value: float | None) -> str | None:
-    dt = to_datetime(value)
-    return dt.isoformat() if dt else None
