@@ -69,6 +69,14 @@ def _kv(pairs: list[str], what: str) -> dict[str, str]:
     return out
 
 
+def _json_or_text(value: str) -> Any:
+    """A --hp value as the JSON it spells (8, true, [1, 2]), else the text itself."""
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
 @app.command()
 def server(
     host: Annotated[str, typer.Option(help="Address to bind (default loopback only).")] = "",
@@ -134,12 +142,7 @@ def train(
     """Start a training job from a local script (SageMaker script mode)."""
     from kamado.sdk.estimator import Estimator, TrainingJobFailed
 
-    hps: dict[str, Any] = {}
-    for k, v in _kv(hp, "--hp").items():
-        try:
-            hps[k] = json.loads(v)
-        except ValueError:
-            hps[k] = v
+    hps = {k: _json_or_text(v) for k, v in _kv(hp, "--hp").items()}
     metrics = [{"Name": k, "Regex": v} for k, v in _kv(metric, "--metric").items()]
     channels = _kv(channel, "--channel") or None
     with _session() as c:
@@ -327,13 +330,6 @@ def _parse_range(spec: str) -> tuple[str, Any]:
             raise typer.BadParameter(f"--range {spec!r}: integer bounds must be whole numbers")
         return name, IntegerParameter(int(low), int(high), scaling)
     return name, ContinuousParameter(parts[0], parts[1], scaling)
-
-
-def _json_or_text(value: str) -> Any:
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
 
 
 @app.command()
