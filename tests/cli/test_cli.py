@@ -60,6 +60,8 @@ def test_train_list_describe_logs_rerun(live: LiveServer, tmp_path: Path) -> Non
 
 
 def test_errors_name_the_problem_and_exit_non_zero(live: LiveServer, tmp_path: Path) -> None:
+    code, out = _run(live, "jobs", "list", "--output", "yaml")
+    assert code == 2 and "yaml" in out
     code, out = _run(live, "jobs", "describe", "missing-job")
     assert code == 2 and "ResourceNotFound" in out and "missing-job" in out
     src = write_script(tmp_path / "src", "raise SystemExit(4)\n")

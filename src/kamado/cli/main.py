@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -27,7 +28,13 @@ app.add_typer(tuning, name="tuning")
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
-OutputOpt = Annotated[str, typer.Option("--output", "-o", help="table or json")]
+
+class Output(StrEnum):
+    table = "table"
+    json = "json"
+
+
+OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="How to print the result.")]
 
 
 def _client() -> Any:
@@ -115,7 +122,7 @@ def server(
 
 
 @app.command()
-def info(output: OutputOpt = "table") -> None:
+def info(output: OutputOpt = Output.table) -> None:
     """Show the server kamado talks to and what it can run."""
     with _session() as c:
         data = {"url": c.url, **c.info()}
@@ -137,7 +144,7 @@ def train(
     name: Annotated[str | None, typer.Option(help="Job name (default: generated).")] = None,
     max_run: Annotated[int, typer.Option(help="MaxRuntimeInSeconds.")] = 86400,
     wait: Annotated[bool, typer.Option(help="Wait and stream the log.")] = True,
-    output: OutputOpt = "table",
+    output: OutputOpt = Output.table,
 ) -> None:
     """Start a training job from a local script (SageMaker script mode)."""
     from kamado.sdk.estimator import Estimator, TrainingJobFailed
@@ -215,7 +222,7 @@ def jobs_list(
     status: Annotated[str | None, typer.Option(help="InProgress, Completed, Failed, Stopping, Stopped")] = None,
     name_contains: Annotated[str | None, typer.Option()] = None,
     limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 50,
-    output: OutputOpt = "table",
+    output: OutputOpt = Output.table,
 ) -> None:
     """List training jobs, newest first."""
     try:
@@ -246,7 +253,7 @@ def jobs_list(
 
 
 @jobs.command("describe")
-def jobs_describe(name: str, output: OutputOpt = "table") -> None:
+def jobs_describe(name: str, output: OutputOpt = Output.table) -> None:
     """Show a job's status, timeline, metrics, lineage and model location."""
     with _session() as c:
         _show_job(c.describe_training_job(name), output)
@@ -274,7 +281,7 @@ def jobs_rerun(
     name: str,
     new_name: Annotated[str | None, typer.Option("--name", help="Name of the new job.")] = None,
     wait: Annotated[bool, typer.Option(help="Wait and stream the log.")] = False,
-    output: OutputOpt = "table",
+    output: OutputOpt = Output.table,
 ) -> None:
     """Reproduce a job: same code, data, hyperparameters and resources, under a new name."""
     with _session() as c:
@@ -367,7 +374,7 @@ def tune(
     name: Annotated[str | None, typer.Option(help="Tuning job name, <= 32 characters (default: generated).")] = None,
     wait: Annotated[bool, typer.Option(help="Wait, showing live progress, then the results.")] = True,
     top: Annotated[int, typer.Option(help="Rows in the results table (0 = all).")] = 20,
-    output: OutputOpt = "table",
+    output: OutputOpt = Output.table,
 ) -> None:
     """Start a hyperparameter tuning job over a local script: each trial is a training job."""
     from kamado.sdk.estimator import Estimator
@@ -536,7 +543,7 @@ def tuning_list(
     status: Annotated[str | None, typer.Option(help="InProgress, Completed, Failed, Stopping, Stopped")] = None,
     name_contains: Annotated[str | None, typer.Option()] = None,
     limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 50,
-    output: OutputOpt = "table",
+    output: OutputOpt = Output.table,
 ) -> None:
     """List tuning jobs, newest first."""
     from kamado.sdk.tuner import progress_counts
@@ -575,7 +582,7 @@ def tuning_describe(
     name: str,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh live until the tuning job ends.")] = False,
     top: Annotated[int, typer.Option(help="Rows in the results table (0 = all).")] = 20,
-    output: OutputOpt = "table",
+    output: OutputOpt = Output.table,
 ) -> None:
     """Show a tuning job's status, trial counters, best training job and its trials, best first."""
     with _session() as c:
