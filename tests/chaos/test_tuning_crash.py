@@ -98,12 +98,18 @@ def test_tuning_job_survives_server_kills(tmp_path: Path, seed: int) -> None:
                 assert time.monotonic() < deadline, f"seed {seed}: tuning job stuck: {desc}"
                 time.sleep(0.1)
             trials = c._request("GET", "/api/v1/tuning-jobs/crashy/training-jobs")["TrainingJobSummaries"]
+            unfinished = [
+                {k: d.get(k) for k in ("TrainingJobName", "TrainingJobStatus", "SecondaryStatus", "FailureReason")}
+                for t in trials
+                if t["TrainingJobStatus"] != "Completed"
+                for d in [c.describe_training_job(t["TrainingJobName"])]
+            ]
         assert kills == 2
         assert desc["HyperParameterTuningJobStatus"] == "Completed", f"seed {seed}: {desc.get('FailureReason')}"
         names = [t["TrainingJobName"] for t in trials]
         numbers = [n.split("-")[1] for n in names]
         assert numbers == [f"{i:03d}" for i in range(1, max_jobs + 1)], f"seed {seed}: trials {names}"
-        assert all(t["TrainingJobStatus"] == "Completed" for t in trials), f"seed {seed}: {trials}"
+        assert unfinished == [], f"seed {seed}: {unfinished}"
         values = [t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for t in trials]
         assert desc["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == max(values)
         # From the jobs' own records: each trial ran exactly once, never more than `parallel` at a time.

@@ -204,6 +204,43 @@ def test_restarted_reconciler_reattaches_instead_of_starting_again(env: dict[str
     assert [p.value for p in env["store"].read_metrics(KIND, "a")] == [0.7], "log offset survives restarts"
 
 
+def test_server_killed_between_recording_and_submitting_resubmits_the_same_task(env: dict[str, Any]) -> None:
+    _create(env, "k")
+    executor = env["executor"]
+    real_submit = executor.submit
+
+    def killed(spec: TaskSpec) -> TaskHandle:
+        raise RuntimeError("the server died here")
+
+    executor.submit = killed
+    _reconciler(env).tick()
+    job = _job(env, "k")
+    assert job.status["AttemptActive"] and executor.tasks == {}, "the attempt is recorded, its task never submitted"
+    executor.submit = real_submit
+    _reconciler(env).tick()  # the restarted server
+    assert executor.submits == ["training-job/k/1"], "submitted once, under the recorded attempt's task id"
+    assert [a.attempt for a in env["store"].list_attempts(KIND, "k")] == [1]
+    assert "pending_spec" not in env["store"].list_attempts(KIND, "k")[0].handle, "the submission is confirmed"
+    executor.tasks["training-job/k/1"].state = TaskState.SUCCEEDED
+    _reconciler(env).tick()
+    assert _job(env, "k").state == "Completed"
+    assert executor.submits == ["training-job/k/1"], "a confirmed submission is attached, never submitted again"
+
+
+def test_a_submission_the_executor_keeps_refusing_ends_the_job(env: dict[str, Any]) -> None:
+    _create(env, "r")
+
+    def refuse(spec: TaskSpec) -> TaskHandle:
+        raise RuntimeError("executor refuses")
+
+    env["executor"].submit = refuse
+    rec = _reconciler(env)
+    for _ in range(10):
+        rec.tick()
+    job = _job(env, "r")
+    assert job.state == "Failed" and "ExecutorLost" in job.status["FailureReason"]
+
+
 def test_stop_cancels_with_grace_and_ends_stopped(env: dict[str, Any]) -> None:
     _create(env, "s")
     rec = _reconciler(env)

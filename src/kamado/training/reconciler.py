@@ -41,6 +41,9 @@ from kamado.training.outputs import output_prefix, upload_outputs
 from kamado.training.service import KIND, secondary_patch
 from kamado.training.spec import CreateTrainingJobRequest
 
+#: Key of the attempt handle that holds the task spec until the executor has confirmed the submission.
+PENDING_SPEC = "pending_spec"
+
 log = logging.getLogger("kamado.training")
 
 ACTIVE_STATES = [str(TrainingJobStatus.IN_PROGRESS), str(TrainingJobStatus.STOPPING)]
@@ -297,7 +300,9 @@ class TrainingReconciler(ReconcileLoop):
                     name,
                     attempt_no,
                     started_at=started,
-                    handle={"task_id": spec.task_id, "executor": self.executor.name},
+                    # The spec rides along until the executor confirms the submission (the handle is then
+                    # replaced): a server killed in between re-submits it on restart, idempotently by task id.
+                    handle={"task_id": spec.task_id, "executor": self.executor.name, PENDING_SPEC: spec.to_json()},
                     status_patch=patch,
                     expected_version=job.version,
                 )
@@ -381,7 +386,25 @@ class TrainingReconciler(ReconcileLoop):
         if not attempts:
             return None
         data = dict(attempts[0].handle)
-        handle = self.executor.attach(str(data.get("task_id")), data)
+        pending = data.pop(PENDING_SPEC, None)
+        if isinstance(pending, dict):
+            # Recorded, but the server stopped before the executor confirmed the submission. Submit is
+            # idempotent by task id: this starts the task if it never started and attaches if it did.
+            spec = TaskSpec.from_json(pending)
+            try:
+                handle = self.executor.submit(spec)
+            except Exception:
+                failures = self._prepare_failures.get(job.name, 0) + 1
+                self._prepare_failures[job.name] = failures
+                if failures < MAX_PREPARE_FAILURES:
+                    raise  # logged by the tick; tried again on the next one
+                log.exception("training job %s: the executor keeps refusing its task", job.name)
+                return None  # reported lost: retried within the job's RetryStrategy or failed
+            self.store.update_attempt_handle(
+                KIND, job.name, attempt_no, {**handle.data, "task_id": spec.task_id, "executor": self.executor.name}
+            )
+        else:
+            handle = self.executor.attach(str(data.get("task_id")), data)
         self._handles[job.name] = handle
         return handle
 
