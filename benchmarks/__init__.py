@@ -27,7 +27,14 @@ os.environ["OMP_NUM_THREADS"] = "1"
 
 ROOT = Path(__file__).resolve().parent
 REPO = ROOT.parent
-BENCHMARKS = ("b5_job_start", "b6_hpo_quality", "b7_hpo_efficiency", "b8_metric_ingest")
+BENCHMARKS = (
+    "b1_router_hop",
+    "b2_traffic_split",
+    "b5_job_start",
+    "b6_hpo_quality",
+    "b7_hpo_efficiency",
+    "b8_metric_ingest",
+)
 REQUIRED_KEYS = (
     "benchmark", "figures", "comparator", "ratio", "goal", "nproc", "cpu_model", "python_version",
     "git_commit", "smoke", "wall_s",

@@ -16,6 +16,7 @@ import uvicorn
 from kamado.api.app import create_app
 from kamado.core.settings import Settings
 from kamado.sdk.client import Client
+from kamado.testing.hosting import stop_hosting_processes
 
 
 @dataclass
@@ -64,6 +65,7 @@ def live(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LiveServer]
         client.close()
         server.should_exit = True
         thread.join(30)
+        stop_hosting_processes(home)  # endpoints outlive the control plane: stop their processes too
 
 
 def write_script(directory: Path, body: str, name: str = "train.py") -> Path:

@@ -20,7 +20,8 @@ ALLOWED: dict[str, set[str]] = {
     "compute": {"core", "compute"},
     "training": {"core", "store", "artifacts", "compute", "training", "tracking"},
     "tuning": {"core", "store", "training", "tuning"},
-    "api": {"core", "store", "artifacts", "compute", "training", "tuning", "api", "__init__"},
+    "hosting": {"core", "store", "artifacts", "compute", "training", "hosting"},
+    "api": {"core", "store", "artifacts", "compute", "training", "tuning", "hosting", "api", "__init__"},
     "sdk": {"core", "sdk", "artifacts"},
     "cli": {"core", "sdk", "cli", "demo", "api"},
     "demo": {"core", "sdk", "cli", "__init__", "demo"},
@@ -73,7 +74,10 @@ def test_public_api_is_pinned() -> None:
         "IntegerParameter",
         "InvalidSpec",
         "KamadoError",
+        "Model",
+        "ModelError",
         "NotFound",
+        "Predictor",
         "ResourceInUse",
         "SKLearn",
         "TrainingInput",
@@ -81,7 +85,9 @@ def test_public_api_is_pinned() -> None:
         "TrainingJobFailed",
         "TuningJobFailed",
         "__version__",
+        "deserializers",
         "log_metric",
+        "serializers",
     ]
     for name in kamado.__all__:
         assert getattr(kamado, name) is not None

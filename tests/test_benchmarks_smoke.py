@@ -22,7 +22,7 @@ def smoke_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 #: Benchmarks with a dedicated smoke test below (which also runs the generic checks): run each only once.
-DEDICATED = ("b6_hpo_quality", "b7_hpo_efficiency")
+DEDICATED = ("b6_hpo_quality", "b7_hpo_efficiency", "b1_router_hop", "b2_traffic_split")
 
 
 @pytest.mark.timeout(120)
@@ -116,3 +116,38 @@ def test_b7_smoke_reports_time_to_target_utilisation_and_overhead(smoke_env: Pat
     goal = result["goal"]
     for key in ("hyperband_speedup_met", "utilisation_met", "overhead_met"):
         assert isinstance(goal[key], bool)
+
+
+@pytest.mark.timeout(120)
+def test_b1_smoke_reports_added_latency_per_connection_count(smoke_env: Path) -> None:
+    assert "b1_router_hop" in benchmarks.BENCHMARKS  # registered, so `make bench` and the runner include it
+    from benchmarks import b1_router_hop as b1
+
+    path, result = b1.run()
+    _check_complete("b1_router_hop", path, result, smoke_env)
+    per = result["figures"]["per_connections"]
+    assert sorted(per, key=int) == [str(c) for c in b1.CONNECTIONS]
+    for row in per.values():
+        assert row["errors"] == 0 and row["requests"] > 0
+        for target in ("direct", "routed", "floor_asyncio"):
+            assert row[target]["rps"]["n"] == result["config"]["repetitions"]
+        assert isinstance(row["added_p50_ms"], float) and isinstance(row["added_p99_ms"], float)
+    for key in ("added_p50_met", "added_p99_met", "rps_met"):
+        assert isinstance(result["goal"][key], bool)
+
+
+@pytest.mark.timeout(120)
+def test_b2_smoke_counts_every_answer_per_variant(smoke_env: Path) -> None:
+    assert "b2_traffic_split" in benchmarks.BENCHMARKS
+    from benchmarks import b2_traffic_split as b2
+
+    path, result = b2.run()
+    _check_complete("b2_traffic_split", path, result, smoke_env)
+    shares = result["figures"]["shares"]
+    assert list(shares) == ["90/10", "50/50"]
+    for share in shares.values():
+        assert share["errors"] == 0 and set(share["counts"]) == {"A", "B"}
+        assert sum(share["counts"].values()) == share["requests"] == result["config"]["requests_per_split"]
+        low, high = share["interval_99"]
+        assert low < share["configured_share_A"] < high  # the verdict itself is not asserted: 1 % of runs miss
+    assert isinstance(result["goal"]["inside_binomial_99"], bool) and isinstance(result["goal"]["overhead_met"], bool)

@@ -22,7 +22,10 @@ __all__ = [
     "IntegerParameter",
     "InvalidSpec",
     "KamadoError",
+    "Model",
+    "ModelError",
     "NotFound",
+    "Predictor",
     "ResourceInUse",
     "SKLearn",
     "TrainingInput",
@@ -30,7 +33,9 @@ __all__ = [
     "TrainingJobFailed",
     "TuningJobFailed",
     "__version__",
+    "deserializers",
     "log_metric",
+    "serializers",
 ]
 
 _LAZY = {
@@ -50,12 +55,24 @@ _LAZY = {
     "TuningJobFailed": "kamado.sdk.tuner",
     "HyperparameterTuner": "kamado.sdk.tuner",
     "IntegerParameter": "kamado.sdk.tuner",
+    "Model": "kamado.sdk.model",
+    "ModelError": "kamado.sdk.errors",
+    "Predictor": "kamado.sdk.predictor",
+}
+#: Whole modules, as ``sagemaker.serializers``: ``from kamado import serializers``.
+_LAZY_MODULES = {
+    "serializers": "kamado.sdk.serializers",
+    "deserializers": "kamado.sdk.deserializers",
 }
 
 if TYPE_CHECKING:
     from kamado.core.errors import IllegalTransition, InvalidSpec, KamadoError, NotFound, ResourceInUse
+    from kamado.sdk import deserializers, serializers
     from kamado.sdk.client import Client
+    from kamado.sdk.errors import ModelError
     from kamado.sdk.estimator import Estimator, SKLearn, TrainingInput, TrainingJob, TrainingJobFailed
+    from kamado.sdk.model import Model
+    from kamado.sdk.predictor import Predictor
     from kamado.sdk.tuner import (
         CategoricalParameter,
         ContinuousParameter,
@@ -66,11 +83,15 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name in _LAZY_MODULES:
+        value = importlib.import_module(_LAZY_MODULES[name])
+        globals()[name] = value
+        return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'kamado' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -16,6 +16,8 @@ from kamado.compute.executor import Executor
 from kamado.compute.local import LocalExecutor
 from kamado.core.errors import InvalidSpec, ResourceInUse
 from kamado.core.settings import Settings
+from kamado.hosting.reconciler import HostingReconciler
+from kamado.hosting.service import HostingService
 from kamado.store.base import MetadataStore
 from kamado.store.sql import open_store
 from kamado.training.reconciler import TrainingReconciler
@@ -69,6 +71,8 @@ class Platform:
     executor: Executor
     training: TrainingService
     tuning: TuningService
+    hosting: HostingService
+    hoster: HostingReconciler
     reconcilers: list[Any] = field(default_factory=list)
     owner: str = field(default_factory=lambda: _owner_id(os.getpid()))
     _closing: threading.Event = field(default_factory=threading.Event)
@@ -82,8 +86,19 @@ class Platform:
         executor = executor or make_executor(settings)
         training = TrainingService(store, artifacts, settings, capacity=executor.capacity())
         tuning = TuningService(store, training)
+        hosting = HostingService(store, artifacts, settings)
+        hoster = HostingReconciler(store, artifacts, executor, settings, hosting)
+        hosting.router_url = hoster.router_url
+        hosting.router_stats = hoster.stats
         platform = cls(
-            settings=settings, store=store, artifacts=artifacts, executor=executor, training=training, tuning=tuning
+            settings=settings,
+            store=store,
+            artifacts=artifacts,
+            executor=executor,
+            training=training,
+            tuning=tuning,
+            hosting=hosting,
+            hoster=hoster,
         )
         trainer = TrainingReconciler(store, artifacts, executor, settings)
         platform.reconcilers.append(trainer)
@@ -91,7 +106,15 @@ class Platform:
         # A trial that ends or reports its objective wakes the tuning reconciler at once (next trial, pruning).
         trainer.child_listeners.append(lambda _name, _parent: tuner.wake())
         platform.reconcilers.append(tuner)
+        platform.reconcilers.append(hoster)
         return platform
+
+    def runtime_url(self) -> str:
+        """The router's base URL, starting the router if it is not running (it outlives this server)."""
+        return self.hoster.router().handle.url
+
+    def hosting_logs(self, instance: dict[str, Any]) -> str:
+        return self.hoster.ops.log_tail(instance, max_bytes=64 * 1024)
 
     def claim_controller(self) -> None:
         """Become the one server reconciling this database, or refuse to start.
@@ -133,6 +156,7 @@ class Platform:
         self._closing.set()
         for r in self.reconcilers:
             r.stop()
+        self.hoster.close()
         try:
             self.store.release_lease(CONTROLLER_LEASE, self.owner)
         except Exception:

@@ -62,6 +62,9 @@ def serve(
         level=getattr(logging, log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # The hosting loop talks to the router and pings model servers several times a second: httpx's
+    # per-request INFO lines would drown the server log.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     lock = _acquire_home_lock(settings.home)
     sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

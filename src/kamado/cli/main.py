@@ -609,5 +609,8 @@ def demo() -> None:
         _fail(exc)
 
 
+# Hosting commands live in their own module; importing it registers them on ``app``.
+from kamado.cli import hosting as _hosting  # noqa: E402, F401
+
 if __name__ == "__main__":
     app()

@@ -36,6 +36,9 @@ class Settings:
     max_processes: int = 8192
     #: Private ``/opt/ml`` per job: "auto" (use it where the kernel allows), "require", "off".
     opt_ml_namespace: str = "auto"
+    #: Where the inference router (the data plane) listens; port 0 picks a free one at its first start.
+    router_host: str = DEFAULT_HOST
+    router_port: int = 0
     region: str = "local"
     account: str = "000000000000"
 
@@ -51,6 +54,8 @@ class Settings:
             "port": int(env.get("KAMADO_PORT", DEFAULT_PORT)),
             "executor": env.get("KAMADO_EXECUTOR", "local"),
             "opt_ml_namespace": env.get("KAMADO_OPT_ML_NAMESPACE", "auto"),
+            "router_host": env.get("KAMADO_ROUTER_HOST", DEFAULT_HOST),
+            "router_port": int(env.get("KAMADO_ROUTER_PORT", "0")),
         }
         if env.get("KAMADO_MAX_CPUS"):
             values["max_cpus"] = float(env["KAMADO_MAX_CPUS"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -26,6 +27,26 @@ def write_iris(root: Path) -> dict[str, str]:
         np.savetxt(d / f"{name}.csv", np.column_stack([y_, X_]), delimiter=",", fmt="%g")
         paths[name] = str(d)
     return paths
+
+
+def _serve(console: Console, est: kamado.Estimator, test_dir: Path) -> None:
+    """Deploy the trained model behind an endpoint (the same script serves it), predict, clean up."""
+    import numpy as np
+
+    console.rule("hosting")
+    console.print("deploying the model to an endpoint (router + one model-server instance)")
+    started = time.monotonic()
+    predictor = est.deploy(initial_instance_count=1, instance_type="local", endpoint_name=f"demo-iris-{os.getpid()}")
+    console.print(f"endpoint {predictor.endpoint_name} InService in {time.monotonic() - started:.1f} s", markup=False)
+    try:
+        rows = np.loadtxt(next(test_dir.glob("*.csv")), delimiter=",")[:5]
+        predictions = predictor.predict(rows[:, 1:].tolist())
+        for features, label, predicted in zip(rows[:, 1:].tolist(), rows[:, 0], predictions, strict=True):
+            console.print(f"  {features} -> predicted {predicted:g} (true {label:g})", markup=False)
+    finally:
+        predictor.delete_endpoint()
+        predictor.delete_model()
+        console.print("endpoint deleted")
 
 
 def run_demo(console: Console) -> None:
@@ -58,5 +79,6 @@ def run_demo(console: Console) -> None:
         console.rule("result")
         _show_job(est.latest_training_job.describe(), "table")
         console.print(f"model_data: {est.model_data}", markup=False)
+        _serve(console, est, root / "data" / "test")
         client.close()
     console.print(f"demo finished in {time.monotonic() - started:.1f} s")

@@ -1,7 +1,8 @@
 """A SageMaker script-mode training script, as in the public SageMaker scikit-learn examples.
 
 It runs unchanged on SageMaker: hyperparameters arrive as arguments, data in SM_CHANNEL_*,
-the model goes to SM_MODEL_DIR.
+the model goes to SM_MODEL_DIR. The same file serves the model: the model server imports it (so the
+training code under ``__main__`` does not run) and calls ``model_fn``.
 """
 
 import argparse
@@ -11,6 +12,12 @@ import joblib
 import pandas as pd
 from sklearn.metrics import accuracy_score
 from sklearn.tree import DecisionTreeClassifier
+
+
+def model_fn(model_dir):
+    """Load the trained model for serving (SageMaker's scikit-learn container calls this)."""
+    return joblib.load(os.path.join(model_dir, "model.joblib"))
+
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()

@@ -12,12 +12,44 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
-from kamado.core.errors import InvalidSpec, KamadoError, error_from_problem
+from kamado.core.errors import (
+    InvalidSpec,
+    KamadoError,
+    LimitExceeded,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    error_from_problem,
+)
+from kamado.core.invocation import (
+    CUSTOM_ATTRIBUTES_HEADER,
+    ERROR_TYPE_HEADER,
+    INFERENCE_ID_HEADER,
+    INVOKED_VARIANT_HEADER,
+    TARGET_VARIANT_HEADER,
+    invocations_path,
+)
+from kamado.sdk.errors import EndpointFailed, ModelError
+
+#: Endpoint statuses a wait ends on with an error: nothing more will happen without the user acting.
+_ENDPOINT_BROKEN = ("Failed", "UpdateRollbackFailed")
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    """What InvokeEndpoint answered: the model's raw body and the headers a caller may need."""
+
+    body: bytes
+    content_type: str
+    invoked_variant: str | None = None
+    custom_attributes: str | None = None
 
 
 class Client:
@@ -39,9 +71,13 @@ class Client:
             url = ensure_local_server()
         self.url = (url or "http://kamado.local").rstrip("/")
         self._http = httpx.Client(base_url=self.url, transport=transport, timeout=timeout)
+        self._runtime_url: str | None = None
+        self._runtime_http: httpx.Client | None = None
 
     def close(self) -> None:
         self._http.close()
+        if self._runtime_http is not None:
+            self._runtime_http.close()
 
     def __enter__(self) -> Client:
         return self
@@ -280,3 +316,262 @@ class Client:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
             tar.extractall(out, filter="data")
         return out
+
+    # -- hosting: models ------------------------------------------------------------------------------
+    def create_model(self, request: dict[str, Any]) -> dict[str, str]:
+        """CreateModel; returns ``{ModelArn}``."""
+        return self._request("POST", "/api/v1/models", json=request)
+
+    def describe_model(self, name: str) -> dict[str, Any]:
+        return self._request("GET", f"/api/v1/models/{name}")
+
+    def list_models(self, **params: Any) -> dict[str, Any]:
+        """One page: ``NameContains``, ``SortBy``, ``SortOrder``, ``MaxResults``, ``NextToken``."""
+        clean = {k: v for k, v in params.items() if v is not None}
+        return self._request("GET", "/api/v1/models", params=clean)
+
+    def iter_models(self, **params: Any) -> Iterator[dict[str, Any]]:
+        yield from self._iter_pages(self.list_models, "Models", params)
+
+    def delete_model(self, name: str) -> None:
+        self._request("DELETE", f"/api/v1/models/{name}")
+
+    # -- hosting: endpoint configs --------------------------------------------------------------------
+    def create_endpoint_config(self, request: dict[str, Any]) -> dict[str, str]:
+        """CreateEndpointConfig; returns ``{EndpointConfigArn}``."""
+        return self._request("POST", "/api/v1/endpoint-configs", json=request)
+
+    def describe_endpoint_config(self, name: str) -> dict[str, Any]:
+        return self._request("GET", f"/api/v1/endpoint-configs/{name}")
+
+    def list_endpoint_configs(self, **params: Any) -> dict[str, Any]:
+        clean = {k: v for k, v in params.items() if v is not None}
+        return self._request("GET", "/api/v1/endpoint-configs", params=clean)
+
+    def delete_endpoint_config(self, name: str) -> None:
+        """Refused with ``ResourceInUse`` while an endpoint (even a Deleting one) still uses the config."""
+        self._request("DELETE", f"/api/v1/endpoint-configs/{name}")
+
+    # -- hosting: endpoints ---------------------------------------------------------------------------
+    def create_endpoint(self, request: dict[str, Any]) -> dict[str, str]:
+        """CreateEndpoint; returns ``{EndpointArn}`` at once, with the endpoint Creating."""
+        return self._request("POST", "/api/v1/endpoints", json=request)
+
+    def describe_endpoint(self, name: str, *, metrics_window_s: float | None = None) -> dict[str, Any]:
+        """DescribeEndpoint. ``metrics_window_s`` is the trailing window of each variant's ``Metrics``;
+        0 leaves them out, which spares the router a statistics query (the waits below poll with 0)."""
+        params = {"MetricsWindowSeconds": metrics_window_s} if metrics_window_s is not None else None
+        return self._request("GET", f"/api/v1/endpoints/{name}", params=params)
+
+    def list_endpoints(self, **params: Any) -> dict[str, Any]:
+        """One page: ``StatusEquals``, ``NameContains``, ``SortBy``, ``SortOrder``, ``MaxResults``, ``NextToken``."""
+        clean = {k: v for k, v in params.items() if v is not None}
+        return self._request("GET", "/api/v1/endpoints", params=clean)
+
+    def iter_endpoints(self, **params: Any) -> Iterator[dict[str, Any]]:
+        yield from self._iter_pages(self.list_endpoints, "Endpoints", params)
+
+    def update_endpoint(
+        self,
+        name: str,
+        endpoint_config_name: str,
+        *,
+        deployment_config: dict[str, Any] | None = None,
+        retain_all_variant_properties: bool = False,
+        **extra: Any,
+    ) -> dict[str, str]:
+        """UpdateEndpoint: blue/green to ``endpoint_config_name``. The endpoint is Updating when this returns.
+        ``extra`` takes the request's other fields by their API names (``RetainDeploymentConfig``, ...)."""
+        body: dict[str, Any] = {"EndpointConfigName": endpoint_config_name, **extra}
+        if deployment_config is not None:
+            body["DeploymentConfig"] = deployment_config
+        if retain_all_variant_properties:
+            body["RetainAllVariantProperties"] = True
+        return self._request("POST", f"/api/v1/endpoints/{name}/update", json=body)
+
+    def update_endpoint_weights_and_capacities(self, name: str, desired: list[dict[str, Any]]) -> dict[str, str]:
+        """``desired``: ``[{VariantName, DesiredWeight?, DesiredInstanceCount?}]``, SageMaker's shape."""
+        return self._request(
+            "POST", f"/api/v1/endpoints/{name}/weights-and-capacities", json={"DesiredWeightsAndCapacities": desired}
+        )
+
+    def delete_endpoint(self, name: str) -> None:
+        """Starts the deletion (Deleting); the endpoint is gone once its instances have drained."""
+        self._request("DELETE", f"/api/v1/endpoints/{name}")
+
+    def put_scaling_policy(self, name: str, variant: str, policy: dict[str, Any]) -> None:
+        """Target tracking on invocations per instance per minute: ``{MinCapacity, MaxCapacity, TargetValue, ...}``."""
+        self._request("PUT", f"/api/v1/endpoints/{name}/variants/{variant}/scaling-policy", json=policy)
+
+    def delete_scaling_policy(self, name: str, variant: str) -> None:
+        self._request("DELETE", f"/api/v1/endpoints/{name}/variants/{variant}/scaling-policy")
+
+    def endpoint_logs(self, name: str, instance_id: str | None = None) -> str:
+        """The recent output of the endpoint's model servers, one section per instance."""
+        params = {"InstanceId": instance_id} if instance_id else None
+        data = self._request("GET", f"/api/v1/endpoints/{name}/logs", params=params)
+        return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+
+    def wait_for_endpoint(
+        self,
+        name: str,
+        timeout: float | None = 600.0,
+        poll: float = 0.2,
+        on_status: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Wait until the endpoint is InService and return its description. ``on_status`` gets each new
+        status with the description. A rolled-back update also ends InService, with ``FailureReason`` set."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        seen = None
+        while True:
+            desc = self.describe_endpoint(name, metrics_window_s=0)
+            status = desc["EndpointStatus"]
+            if status != seen and on_status is not None:
+                on_status(status, desc)
+            seen = status
+            if status == "InService":
+                return desc
+            if status in _ENDPOINT_BROKEN:
+                raise EndpointFailed(
+                    f"Endpoint '{name}' is {status}: {desc.get('FailureReason') or 'no reason recorded'}. "
+                    f"`kamado endpoints logs {name}` shows its model servers' output.",
+                    details={"EndpointName": name, "EndpointStatus": status},
+                )
+            if status == "Deleting":
+                raise EndpointFailed(
+                    f"Endpoint '{name}' is being deleted; it will not come into service.",
+                    details={"EndpointName": name, "EndpointStatus": status},
+                )
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"Endpoint {name!r} still {status} after {timeout} s")
+            time.sleep(poll)
+
+    def wait_for_endpoint_deleted(self, name: str, timeout: float | None = 120.0, poll: float = 0.2) -> None:
+        """Wait until DescribeEndpoint says the endpoint no longer exists (its instances have stopped)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                status = self.describe_endpoint(name, metrics_window_s=0)["EndpointStatus"]
+            except NotFound:
+                return
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"Endpoint {name!r} still {status} after {timeout} s")
+            time.sleep(poll)
+
+    # -- hosting: invocations (the router, not the control plane) ------------------------------------
+    def runtime_url(self, *, refresh: bool = False) -> str:
+        """The router's base URL. Cached: the router is a separate process at a stable address, and asking
+        the control plane on every invocation would put it back on the data path."""
+        if self._runtime_url is None or refresh:
+            url = str(self._request("GET", "/api/v1/runtime")["Url"]).rstrip("/")
+            if url != self._runtime_url and self._runtime_http is not None:
+                self._runtime_http.close()
+                self._runtime_http = None
+            self._runtime_url = url
+        return self._runtime_url
+
+    def _router_http(self, url: str) -> httpx.Client:
+        # Always a socket client, even when the control plane is reached through an injected transport:
+        # the router is another process. Proxies from the environment are skipped for loopback routers.
+        if self._runtime_http is None:
+            loopback = urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
+            self._runtime_http = httpx.Client(trust_env=not loopback)
+        return self._runtime_http
+
+    def invoke_endpoint(
+        self,
+        name: str,
+        body: bytes,
+        content_type: str = "application/json",
+        accept: str | None = None,
+        target_variant: str | None = None,
+        custom_attributes: str | None = None,
+        inference_id: str | None = None,
+        timeout: float = 70.0,
+    ) -> InvokeResult:
+        """InvokeEndpoint through the router. Errors come back typed: ``ModelError`` (the model failed, 424),
+        ``NotFound`` (no such endpoint), ``InvalidSpec`` (no such variant, bad request), ``PayloadTooLarge``,
+        ``ServiceUnavailable`` (no instance could take it; ``details['RetryAfter']`` says when to retry)."""
+        headers = {"Content-Type": content_type}
+        optional = {
+            "Accept": accept,
+            TARGET_VARIANT_HEADER: target_variant,
+            CUSTOM_ATTRIBUTES_HEADER: custom_attributes,
+            INFERENCE_ID_HEADER: inference_id,
+        }
+        headers.update({k: v for k, v in optional.items() if v})
+        path = invocations_path(name)
+        for attempt in (1, 2):
+            url = self.runtime_url(refresh=attempt == 2)
+            try:
+                resp = self._router_http(url).post(url + path, content=body, headers=headers, timeout=timeout)
+                break
+            except httpx.ConnectError as exc:
+                # Nothing was sent: the router may have restarted elsewhere; ask once where it is now.
+                if attempt == 2:
+                    raise KamadoError(f"Cannot reach kamado's router at {url}: {exc}") from exc
+            except httpx.TimeoutException as exc:
+                raise KamadoError(
+                    f"Endpoint '{name}' did not answer within {timeout} s; the model may be slow or stuck "
+                    f"(`kamado endpoints logs {name}`), or pass a larger timeout."
+                ) from exc
+            except httpx.TransportError as exc:
+                raise KamadoError(f"Invoking endpoint '{name}' at {url} failed: {exc}") from exc
+        if resp.status_code >= 400:
+            raise _runtime_error(name, resp)
+        return InvokeResult(
+            body=resp.content,
+            content_type=resp.headers.get("content-type", ""),
+            invoked_variant=resp.headers.get(INVOKED_VARIANT_HEADER),
+            custom_attributes=resp.headers.get(CUSTOM_ATTRIBUTES_HEADER),
+        )
+
+    @staticmethod
+    def _iter_pages(
+        list_fn: Callable[..., dict[str, Any]], key: str, params: dict[str, Any]
+    ) -> Iterator[dict[str, Any]]:
+        token = None
+        while True:
+            page = list_fn(**params, NextToken=token)
+            yield from page[key]
+            token = page.get("NextToken")
+            if not token:
+                return
+
+
+def _runtime_error(endpoint: str, resp: httpx.Response) -> KamadoError:
+    """The typed error for a router error answer, read as botocore reads it (``x-amzn-ErrorType``, JSON body)."""
+    kind = resp.headers.get(ERROR_TYPE_HEADER, "").split(":", 1)[0]
+    try:
+        data = resp.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        data = {}
+    status = resp.status_code
+    message = str(data.get("Message") or data.get("message") or resp.text[:500] or f"HTTP {status}")
+    if kind == "ModelError" or status == 424:
+        original = data.get("OriginalStatusCode")
+        original_message = str(data.get("OriginalMessage") or "")
+        variant = resp.headers.get(INVOKED_VARIANT_HEADER)
+        where = f"Endpoint '{endpoint}'" + (f" (variant {variant})" if variant else "")
+        code = int(original) if isinstance(original, int | str) and str(original).isdigit() else None
+        said = f"the model answered {code}: {original_message or message}" if code else message
+        return ModelError(
+            f"{where}: {said}. Its log: `kamado endpoints logs {endpoint}`.",
+            original_status_code=code,
+            original_message=original_message,
+            details=data,
+        )
+    if status == 413 or kind == "PayloadTooLarge":
+        return PayloadTooLarge(message, details=data)
+    if status == 503 or kind in ("ServiceUnavailable", "ModelNotReadyException"):
+        return ServiceUnavailable(message, details={**data, "RetryAfter": resp.headers.get("retry-after")})
+    if status == 429 or kind == "ThrottlingException":
+        return LimitExceeded(message, details=data)
+    error_code = str(data.get("ErrorCode") or "")
+    if error_code == "NO_SUCH_ENDPOINT" or status == 404 or (not error_code and "not found" in message.lower()):
+        return NotFound(message, details=data)
+    if 400 <= status < 500:
+        return InvalidSpec(message, details=data)
+    return KamadoError(f"Invoking endpoint '{endpoint}' failed with HTTP {status}: {message}", details=data)

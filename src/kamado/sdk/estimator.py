@@ -13,11 +13,14 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kamado.core.errors import InvalidSpec, KamadoError
 from kamado.core.names import unique_name
 from kamado.sdk.client import Client
+
+if TYPE_CHECKING:
+    from kamado.sdk.model import Model
 
 #: SageMaker SDK arguments that mean nothing on a kamado server; accepted so scripts run unchanged.
 _IGNORED_SAGEMAKER_ARGS = frozenset(
@@ -282,6 +285,77 @@ class Estimator:
     def attach(self, training_job_name: str) -> TrainingJob:
         self.latest_training_job = TrainingJob(self.client, training_job_name)
         return self.latest_training_job
+
+    # -- deploy ---------------------------------------------------------------------------------------------
+    def create_model(self, **kwargs: Any) -> Model:
+        """A ``Model`` of the latest training job's output that serves it with the training script itself, as
+        SageMaker's SKLearn estimator does: the script's ``model_fn``/``predict_fn``/... (or the defaults) run
+        from the very code the job trained with, not from the local files as they are now."""
+        from kamado.sdk.model import Model
+
+        if self.latest_training_job is None:
+            raise InvalidSpec(
+                "This estimator has no training job: call fit() (or attach() to a finished job) before deploying.",
+                details=[{"field": "latest_training_job"}],
+            )
+        desc = self.latest_training_job.describe()
+        model_data = desc.get("ModelArtifacts", {}).get("S3ModelArtifacts")
+        if desc.get("TrainingJobStatus") != "Completed" or not model_data:
+            raise InvalidSpec(
+                f"Training job {desc['TrainingJobName']} is {desc.get('TrainingJobStatus')} and has no model to "
+                "deploy; wait for it to complete (latest_training_job.wait()) or train again.",
+                details=[{"field": "latest_training_job", "message": str(desc.get("TrainingJobStatus"))}],
+            )
+        hps = desc.get("HyperParameters") or {}
+        source_dir = kwargs.pop("source_dir", None) or _decoded(hps.get("sagemaker_submit_directory"))
+        entry_point = kwargs.pop("entry_point", None) or _decoded(hps.get("sagemaker_program")) or self.entry_point
+        return Model(
+            model_data=model_data,
+            entry_point=entry_point,
+            source_dir=source_dir,
+            client=self.client,
+            **kwargs,
+        )
+
+    def deploy(
+        self,
+        initial_instance_count: int = 1,
+        instance_type: str = "local",
+        endpoint_name: str | None = None,
+        serializer: Any = None,
+        deserializer: Any = None,
+        wait: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        """Deploy the latest training job's model to a new endpoint and return its ``Predictor``.
+        ``model_name``, ``env`` and ``predictor_cls`` go to the model, everything else to ``Model.deploy``."""
+        model_kwargs: dict[str, Any] = {
+            k: kwargs.pop(k) for k in ("env", "predictor_cls", "entry_point", "source_dir") if k in kwargs
+        }
+        if kwargs.get("model_name"):
+            model_kwargs["name"] = kwargs.pop("model_name")
+        kwargs.pop("model_name", None)
+        model = self.create_model(**model_kwargs)
+        return model.deploy(
+            initial_instance_count=initial_instance_count,
+            instance_type=instance_type,
+            endpoint_name=endpoint_name,
+            serializer=serializer,
+            deserializer=deserializer,
+            wait=wait,
+            **kwargs,
+        )
+
+
+def _decoded(value: str | None) -> str | None:
+    """A framework hyperparameter's value: JSON-encoded by the SDK, though a hand-made request may not be."""
+    if value is None:
+        return None
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        return value
+    return decoded if isinstance(decoded, str) else value
 
 
 SKLearn = Estimator

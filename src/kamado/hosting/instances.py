@@ -1,0 +1,148 @@
+"""Model-server instances as executor tasks: start one, check on it, drain and stop it.
+
+An instance is a supervised task like a training job (own process group, the instance type's memory
+limit, logs kept by the executor), so it outlives a control-plane restart and is re-attached by its
+task id. Its record (a plain dict in the endpoint's status) holds everything needed to find it again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sys
+import time
+from typing import Any
+
+import httpx
+
+from kamado.artifacts.base import ArtifactStore
+from kamado.compute.executor import Executor
+from kamado.compute.instance_types import reservation_for, resolve_instance_type
+from kamado.compute.taskspec import Limits, TaskHandle, TaskSpec, TaskStatus
+from kamado.core.settings import Settings
+from kamado.hosting.model_files import prepare_model
+from kamado.hosting.spec import ContainerDefinition
+from kamado.hosting.states import InstanceState
+
+#: Seconds a removed instance keeps running after leaving the routing table, so requests the router
+#: already sent it finish; it then gets SIGTERM (the model server drains) and SIGKILL 30 s later.
+DRAIN_DELAY_S = 1.0
+STOP_GRACE_S = 30.0
+PING_TIMEOUT_S = 2.0
+#: In-service instances are pinged this often; an instance that fails this many pings in a row is replaced.
+PING_INTERVAL_S = 2.0
+MAX_FAILED_PINGS = 3
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class InstanceOps:
+    def __init__(self, executor: Executor, artifacts: ArtifactStore, settings: Settings) -> None:
+        self.executor = executor
+        self.artifacts = artifacts
+        self.settings = settings
+        self.models_root = settings.home / "hosting" / "models"
+        self.workdirs = settings.home / "hosting" / "instances"
+        self._http = httpx.Client(timeout=PING_TIMEOUT_S, trust_env=False)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def start(self, endpoint: str, fleet: str, variant: dict[str, Any], instance_id: str) -> dict[str, Any]:
+        """Submit the instance's task (idempotent by task id) and return its record."""
+        container = ContainerDefinition.model_validate(variant["Container"])
+        prepared = prepare_model(self.artifacts, self.models_root, container)
+        port = free_port()
+        task_id = f"endpoint/{endpoint}/{fleet}/{instance_id}"
+        workdir = self.workdirs / endpoint / instance_id
+        workdir.mkdir(parents=True, exist_ok=True)
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", str(workdir)),
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+            "PYTHONUNBUFFERED": "1",
+            "SAGEMAKER_BIND_TO_PORT": str(port),
+            "SM_MODEL_DIR": str(prepared.model_dir),
+            "KAMADO_ENDPOINT_NAME": endpoint,
+            "KAMADO_VARIANT_NAME": variant["VariantName"],
+            "KAMADO_INSTANCE_ID": instance_id,
+            **container.Environment,
+        }
+        if prepared.code_dir is not None:
+            env["SAGEMAKER_SUBMIT_DIRECTORY"] = str(prepared.code_dir)
+        if container.Command:
+            command = list(container.Command)
+            cwd = prepared.code_dir or prepared.model_dir
+        else:
+            command = [sys.executable, "-m", "kamado.hosting.model_server", "--model-dir", str(prepared.model_dir)]
+            command += ["--port", str(port)]
+            cwd = workdir
+        itype = resolve_instance_type(variant.get("InstanceType", "local"))
+        spec = TaskSpec(
+            task_id=task_id,
+            command=command,
+            env=env,
+            workdir=str(cwd),
+            resources=reservation_for(itype, self.executor.capacity()),
+            limits=Limits(
+                memory_mb=itype.memory_mb, max_processes=self.settings.max_processes, stop_grace_s=STOP_GRACE_S
+            ),
+        )
+        handle = self.executor.submit(spec)
+        return {
+            "InstanceId": instance_id,
+            "TaskId": task_id,
+            "Handle": handle.data,
+            "Url": f"http://127.0.0.1:{port}",
+            "State": str(InstanceState.STARTING),
+            "StartedAt": time.time(),
+            "FailedPings": 0,
+        }
+
+    def _handle(self, inst: dict[str, Any]) -> TaskHandle:
+        return self.executor.attach(inst["TaskId"], dict(inst.get("Handle") or {}))
+
+    def poll(self, inst: dict[str, Any]) -> TaskStatus:
+        return self.executor.poll(self._handle(inst))
+
+    def ping(self, inst: dict[str, Any]) -> bool:
+        try:
+            return self._http.get(inst["Url"] + "/ping").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self, inst: dict[str, Any]) -> None:
+        self.executor.cancel(self._handle(inst), STOP_GRACE_S)
+
+    def cleanup(self, inst: dict[str, Any]) -> None:
+        # Best effort: a task the executor still reports running is cleaned up next time.
+        with contextlib.suppress(Exception):
+            self.executor.cleanup(self._handle(inst))
+
+    def log_tail(self, inst: dict[str, Any], max_bytes: int = 4096) -> str:
+        """The last lines the instance printed: why it died, for FailureReason and the user."""
+        handle = self._handle(inst)
+        data = b""
+        offset = 0
+        try:
+            while True:
+                chunk, offset = self.executor.read_logs(handle, offset)
+                if not chunk:
+                    break
+                data = (data + chunk)[-max_bytes:]
+        except Exception:
+            return ""
+        return data.decode("utf-8", "replace").strip()
+
+    def read_log(self, inst: dict[str, Any], offset: int = 0, max_bytes: int = 1 << 20) -> tuple[bytes, int]:
+        return self.executor.read_logs(self._handle(inst), offset, max_bytes)
+
+
+def last_line(text: str) -> str:
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return lines[-1][:500] if lines else ""
