@@ -22,7 +22,10 @@ def smoke_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 #: Benchmarks with a dedicated smoke test below (which also runs the generic checks): run each only once.
-DEDICATED = ("b6_hpo_quality", "b7_hpo_efficiency", "b1_router_hop", "b2_traffic_split")
+DEDICATED = (
+    "b6_hpo_quality", "b7_hpo_efficiency", "b1_router_hop", "b2_traffic_split", "b1b_real_model", "b9_autoscale",
+    "b10_rollout",
+)  # fmt: skip
 
 
 @pytest.mark.timeout(120)
@@ -151,3 +154,55 @@ def test_b2_smoke_counts_every_answer_per_variant(smoke_env: Path) -> None:
         low, high = share["interval_99"]
         assert low < share["configured_share_A"] < high  # the verdict itself is not asserted: 1 % of runs miss
     assert isinstance(result["goal"]["inside_binomial_99"], bool) and isinstance(result["goal"]["overhead_met"], bool)
+
+
+@pytest.mark.timeout(120)
+def test_b1b_smoke_serves_the_real_model_and_records_the_missing_peer(smoke_env: Path) -> None:
+    assert "b1b_real_model" in benchmarks.BENCHMARKS
+    from benchmarks import b1b_real_model as b1b
+
+    path, result = b1b.run()
+    _check_complete("b1b_real_model", path, result, smoke_env)
+    answers = result["figures"]["answers"]
+    assert answers["kamado"] == answers["expected"], "the endpoint answers with the model's own prediction"
+    per = result["figures"]["per_connections"]
+    assert sorted(per, key=int) == [str(c) for c in b1b.CONNECTIONS]
+    for row in per.values():
+        assert row["kamado"]["failed"] == 0 and row["kamado"]["requests"] > 0
+        assert row["kamado"]["rps"]["n"] == result["config"]["repetitions"]
+    assert result["peer"] is None and "smoke" in result["peer_reason"], "the smoke mode never installs MLflow"
+    assert result["goal"]["rps_met"] is None and result["goal"]["p50_met"] is None
+    assert result["figures"]["in_process"]["predict_ms"] > 0
+
+
+@pytest.mark.timeout(120)
+def test_b9_smoke_sees_the_second_instance_serve(smoke_env: Path) -> None:
+    assert "b9_autoscale" in benchmarks.BENCHMARKS
+    from benchmarks import b9_autoscale as b9
+
+    path, result = b9.run()
+    _check_complete("b9_autoscale", path, result, smoke_env)
+    steps = result["figures"]["steps"]
+    assert len(steps) == result["config"]["repetitions"]
+    for step in steps:
+        assert step["served_s"] > 0 and step["cold_start_s"] > 0 and step["new_instance"]
+        assert step["decision_s"] is not None and step["decision_s"] <= step["served_s"]
+    assert result["config"]["policy"]["EvaluationWindowSeconds"] <= 5
+    assert isinstance(result["goal"]["met"], bool) and isinstance(result["goal"]["met_every_repetition"], bool)
+
+
+@pytest.mark.timeout(120)
+def test_b10_smoke_rolls_out_with_every_policy(smoke_env: Path) -> None:
+    assert "b10_rollout" in benchmarks.BENCHMARKS
+    from benchmarks import b10_rollout as b10
+
+    path, result = b10.run()
+    _check_complete("b10_rollout", path, result, smoke_env)
+    per = result["figures"]["per_policy"]
+    assert list(per) == ["all_at_once", "canary_10", "linear_4x25"]
+    for name, rows in result["figures"]["rollouts"].items():
+        assert len(rows) == result["config"]["repetitions"], name
+        for r in rows:
+            assert r["steady"]["requests"] > 0 and r["during"]["requests"] > 0
+            assert r["during"]["requests"] == r["starting"]["requests"] + r["shifting"]["requests"]
+    assert isinstance(result["goal"]["failures_met"], bool) and isinstance(result["goal"]["p99_met"], bool)

@@ -24,7 +24,7 @@ import json, os, random, time
 import joblib
 
 def model_fn(model_dir):
-    if os.environ.get("KIT_CRASH_ON_LOAD"):
+    if os.environ.get("KIT_CRASH_ON_LOAD") or os.path.exists(os.environ.get("KIT_CRASH_FLAG", "/nonexistent")):
         raise RuntimeError("this model cannot load")
     return joblib.load(os.path.join(model_dir, "model.joblib"))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -192,6 +193,50 @@ def test_a_bad_version_is_rolled_back_by_its_alarm(live: LiveServer, tmp_path: P
     assert load.failed <= 0.05 * load.total, load.outcomes
     after = [_invoke(kit.runtime() + "/endpoints/ep/invocations") for _ in range(20)]
     assert all(r.status_code == 200 and r.json()["version"] == "v1" for r in after)
+
+
+def test_a_rollback_that_cannot_complete_is_reported_not_hidden(live: LiveServer, tmp_path: Path) -> None:
+    kit = make_kit(live.client, tmp_path)
+    flag = tmp_path / "old-version-broken"
+    kit.model("old", KIT_CRASH_FLAG=str(flag))
+    kit.model("bad", KIT_VERSION="bad", KIT_FAIL_RATE="1")
+    kit.config("old", [_variant("AllTraffic", "old")])
+    kit.config("bad", [_variant("AllTraffic", "bad")])
+    kit.endpoint("ep", "old")
+    kit.wait("ep")
+    old_pids = _worker_pids(live.home)
+    policy = {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {
+                "Type": "CANARY",
+                "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 50},
+                "WaitIntervalInSeconds": 60,
+            }
+        },
+        "AutoRollbackConfiguration": {
+            "Alarms": [
+                {"AlarmName": "errors", "Metric": "Invocation5XXErrorRate", "Threshold": 0.1, "MinInvocations": 3}
+            ]
+        },
+    }
+    live.client._request(
+        "POST", "/api/v1/endpoints/ep/update", json={"EndpointConfigName": "bad", "DeploymentConfig": policy}
+    )
+    while kit.describe("ep").get("PendingDeploymentSummary", {}).get("Phase") != "Baking":
+        time.sleep(0.05)
+    # The old version can no longer start, and its running instance dies: there is nothing to roll back to.
+    flag.write_text("broken")
+    for pid in old_pids.values():
+        os.kill(pid, signal.SIGKILL)
+    url = kit.runtime() + "/endpoints/ep/invocations"
+    deadline = time.monotonic() + 60
+    while (desc := kit.describe("ep"))["EndpointStatus"] != "UpdateRollbackFailed":
+        assert desc["EndpointStatus"] in ("Updating", "RollingBack"), desc
+        assert time.monotonic() < deadline, desc
+        with contextlib.suppress(httpx.HTTPError):  # held while no instance serves: may time out
+            httpx.post(url, content=ROW, headers={"Content-Type": "application/json"}, timeout=1, trust_env=False)
+        time.sleep(0.05)
+    assert "rollback failed" in desc["FailureReason"] and "cannot load" in desc["FailureReason"], desc
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])

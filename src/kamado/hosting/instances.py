@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import sys
 import time
@@ -143,6 +144,14 @@ class InstanceOps:
         return self.executor.read_logs(self._handle(inst), offset, max_bytes)
 
 
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*")
+
+
 def last_line(text: str) -> str:
-    lines = [ln for ln in text.splitlines() if ln.strip()]
+    """What to quote from an instance's output when it dies: the exception if it printed one (a
+    traceback ends with it, but the server may log more after), else its last line."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if _EXCEPTION_LINE.match(ln)]
+    if errors:
+        return errors[-1][:500]
     return lines[-1][:500] if lines else ""

@@ -106,7 +106,17 @@ class HostingReconciler(ReconcileLoop):
         return not self.store.list_in_states(ENDPOINT, LIVE_STATES)
 
     def close(self) -> None:
+        """On server shutdown: endpoints keep serving (router and instances outlive this process), but
+        a router with no endpoint left to serve is stopped rather than left behind."""
         self.ops.close()
+        if self._router is not None:
+            try:
+                if not self.store.list_in_states(ENDPOINT, LIVE_STATES):
+                    self._router.stop(timeout_s=10.0)
+                else:
+                    self._router.close()
+            except Exception:
+                log.exception("stopping the idle router failed")
 
     # -- the pass -------------------------------------------------------------------------------------------
     def tick(self) -> None:
@@ -138,7 +148,13 @@ class HostingReconciler(ReconcileLoop):
             return
         router = self.router()
         self._version = max(self._version + 1, int(time.time() * 1000))
-        router.publish(RoutingTable(version=self._version, endpoints=endpoints))
+        try:
+            router.publish(RoutingTable(version=self._version, endpoints=endpoints))
+        except ConcurrentModification as exc:
+            # The router holds a newer table (a clock step back since it was published): continue above it.
+            held = exc.details.get("version") if isinstance(exc.details, dict) else None
+            self._version = max(self._version, int(held or 0))
+            raise
         self._published = content
 
 
