@@ -50,16 +50,24 @@ class InstanceOps:
         self.models_root = settings.home / "hosting" / "models"
         self.workdirs = settings.home / "hosting" / "instances"
         self._http = httpx.Client(timeout=PING_TIMEOUT_S, trust_env=False)
+        #: Records of instances started by this process, by task id. A pass whose status write lost a race
+        #: starts the same task id again: it must get the same record (port included), not a new one.
+        self._started: dict[str, dict[str, Any]] = {}
 
     def close(self) -> None:
         self._http.close()
 
-    def start(self, endpoint: str, fleet: str, variant: dict[str, Any], instance_id: str) -> dict[str, Any]:
-        """Submit the instance's task (idempotent by task id) and return its record."""
+    def start(
+        self, endpoint: str, fleet: str, variant: dict[str, Any], instance_id: str, *, task_id: str | None = None
+    ) -> dict[str, Any]:
+        """Submit the instance's task (idempotent by task id) and return its record. ``task_id`` overrides
+        the endpoint's naming, for other users of model servers (batch transform: ``transform-job/...``)."""
+        task_id = task_id or f"endpoint/{endpoint}/{fleet}/{instance_id}"
+        if task_id in self._started:
+            return dict(self._started[task_id])
         container = ContainerDefinition.model_validate(variant["Container"])
         prepared = prepare_model(self.artifacts, self.models_root, container)
         port = free_port()
-        task_id = f"endpoint/{endpoint}/{fleet}/{instance_id}"
         workdir = self.workdirs / endpoint / instance_id
         workdir.mkdir(parents=True, exist_ok=True)
         env = {
@@ -95,7 +103,7 @@ class InstanceOps:
             ),
         )
         handle = self.executor.submit(spec)
-        return {
+        record = {
             "InstanceId": instance_id,
             "TaskId": task_id,
             "Handle": handle.data,
@@ -104,6 +112,10 @@ class InstanceOps:
             "StartedAt": time.time(),
             "FailedPings": 0,
         }
+        if len(self._started) > 1000:
+            self._started.pop(next(iter(self._started)))
+        self._started[task_id] = dict(record)
+        return record
 
     def _handle(self, inst: dict[str, Any]) -> TaskHandle:
         return self.executor.attach(inst["TaskId"], dict(inst.get("Handle") or {}))
