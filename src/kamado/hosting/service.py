@@ -27,14 +27,13 @@ from kamado.hosting.spec import (
 )
 from kamado.hosting.states import EndpointStatus
 from kamado.store.base import MetadataStore
-from kamado.store.records import ListQuery, ResourceRecord
+from kamado.store.listing import list_query
+from kamado.store.records import ResourceRecord
 from kamado.training.service import resolve_data_uri
 
 MODEL = "model"
 ENDPOINT_CONFIG = "endpoint-config"
 ENDPOINT = "endpoint"
-_SORT_BY = {"Name": "name", "CreationTime": "created_at", "Status": "state"}
-_SORT_ORDER = {"Ascending": "asc", "Descending": "desc"}
 #: Endpoint states from which an update or a weights change may start.
 _UPDATABLE = [str(EndpointStatus.IN_SERVICE)]
 
@@ -337,25 +336,16 @@ class HostingService:
         max_results: int = 50,
         next_token: str | None = None,
     ) -> tuple[list[ResourceRecord], str | None]:
-        if kind == ENDPOINT and status_equals is not None and status_equals not in {s.value for s in EndpointStatus}:
-            raise InvalidSpec(
-                f"StatusEquals must be one of {[s.value for s in EndpointStatus]}.", details=[{"field": "StatusEquals"}]
-            )
-        if sort_by not in _SORT_BY:
-            raise InvalidSpec(f"SortBy must be one of {sorted(_SORT_BY)}.", details=[{"field": "SortBy"}])
-        if sort_order not in _SORT_ORDER:
-            raise InvalidSpec(f"SortOrder must be one of {sorted(_SORT_ORDER)}.", details=[{"field": "SortOrder"}])
-        if not 1 <= max_results <= 100:
-            raise InvalidSpec("MaxResults must be between 1 and 100.", details=[{"field": "MaxResults"}])
         page = self.store.list(
             kind,
-            ListQuery(
-                states=[status_equals] if status_equals else None,
+            list_query(
+                statuses=[s.value for s in EndpointStatus] if kind == ENDPOINT else None,
+                status_equals=status_equals,
                 name_contains=name_contains,
-                sort_by=_SORT_BY[sort_by],
-                sort_order=_SORT_ORDER[sort_order],
-                limit=max_results,
-                page_token=next_token,
+                sort_by=sort_by,
+                sort_order=sort_order,
+                max_results=max_results,
+                next_token=next_token,
             ),
         )
         return page.items, page.next_token

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from kamado.core.names import NAME_HINT, NAME_PATTERN
+from kamado.training.spec import Tag
 
 _ENV_KEY = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 Name = Annotated[str, Field(min_length=1, max_length=63, pattern=NAME_PATTERN.pattern, description=NAME_HINT)]
@@ -22,11 +23,6 @@ Name = Annotated[str, Field(min_length=1, max_length=63, pattern=NAME_PATTERN.pa
 
 class _Shape(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class Tag(_Shape):
-    Key: Annotated[str, Field(min_length=1, max_length=128)]
-    Value: Annotated[str, Field(max_length=256)] = ""
 
 
 # -- Model -----------------------------------------------------------------------------------------------

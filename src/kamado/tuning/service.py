@@ -10,6 +10,7 @@ from kamado.core.clock import iso_time
 from kamado.core.errors import IllegalTransition, InvalidSpec, NotFound
 from kamado.core.names import arn
 from kamado.store.base import MetadataStore
+from kamado.store.listing import list_query
 from kamado.store.records import ListQuery, ResourceRecord
 from kamado.training.service import KIND as TRAINING_KIND
 from kamado.training.service import TrainingService
@@ -216,19 +217,14 @@ class TuningService:
         max_results: int = 50,
         next_token: str | None = None,
     ) -> dict[str, Any]:
-        if status_equals is not None and status_equals not in (*ACTIVE, *TERMINAL):
-            raise InvalidSpec(
-                f"StatusEquals must be one of {sorted((*ACTIVE, *TERMINAL))}.", details=[{"field": "StatusEquals"}]
-            )
-        if not 1 <= max_results <= 100:
-            raise InvalidSpec("MaxResults must be between 1 and 100.", details=[{"field": "MaxResults"}])
         page = self.store.list(
             KIND,
-            ListQuery(
-                states=[status_equals] if status_equals else None,
+            list_query(
+                statuses=(*ACTIVE, *TERMINAL),
+                status_equals=status_equals,
                 name_contains=name_contains,
-                limit=max_results,
-                page_token=next_token,
+                max_results=max_results,
+                next_token=next_token,
             ),
         )
         out: dict[str, Any] = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from kamado.api.platform import Platform
@@ -40,29 +40,41 @@ def create_model(request: Request, body: CreateModelRequest) -> dict[str, str]:
     return {"ModelArn": rec.arn}
 
 
-@router.get("/models")
-def list_models(
-    request: Request,
+def _page(request: Request, kind: str, key: str, name_field: str, query: dict[str, Any]) -> dict[str, Any]:
+    """One page of a List* call for models or endpoint configs, in SageMaker's summary shape."""
+    items, token = _platform(request).hosting.list(kind, **query)
+    summaries = [
+        {name_field: r.name, name_field.replace("Name", "Arn"): r.arn, "CreationTime": iso_time(r.created_at)}
+        for r in items
+    ]
+    out: dict[str, Any] = {key: summaries}
+    if token:
+        out["NextToken"] = token
+    return out
+
+
+def _query(
     NameContains: NameFilter = None,
     SortBy: str = "CreationTime",
     SortOrder: str = "Descending",
     MaxResults: int = 50,
     NextToken: ListToken = None,
 ) -> dict[str, Any]:
-    items, token = _platform(request).hosting.list(
-        MODEL,
-        name_contains=NameContains,
-        sort_by=SortBy,
-        sort_order=SortOrder,
-        max_results=MaxResults,
-        next_token=NextToken,
-    )
-    out: dict[str, Any] = {
-        "Models": [{"ModelName": r.name, "ModelArn": r.arn, "CreationTime": iso_time(r.created_at)} for r in items]
+    return {
+        "name_contains": NameContains,
+        "sort_by": SortBy,
+        "sort_order": SortOrder,
+        "max_results": MaxResults,
+        "next_token": NextToken,
     }
-    if token:
-        out["NextToken"] = token
-    return out
+
+
+ListParams = Annotated[dict[str, Any], Depends(_query)]
+
+
+@router.get("/models")
+def list_models(request: Request, query: ListParams) -> dict[str, Any]:
+    return _page(request, MODEL, "Models", "ModelName", query)
 
 
 @router.get("/models/{name}")
@@ -84,31 +96,8 @@ def create_endpoint_config(request: Request, body: CreateEndpointConfigRequest) 
 
 
 @router.get("/endpoint-configs")
-def list_endpoint_configs(
-    request: Request,
-    NameContains: NameFilter = None,
-    SortBy: str = "CreationTime",
-    SortOrder: str = "Descending",
-    MaxResults: int = 50,
-    NextToken: ListToken = None,
-) -> dict[str, Any]:
-    items, token = _platform(request).hosting.list(
-        ENDPOINT_CONFIG,
-        name_contains=NameContains,
-        sort_by=SortBy,
-        sort_order=SortOrder,
-        max_results=MaxResults,
-        next_token=NextToken,
-    )
-    out: dict[str, Any] = {
-        "EndpointConfigs": [
-            {"EndpointConfigName": r.name, "EndpointConfigArn": r.arn, "CreationTime": iso_time(r.created_at)}
-            for r in items
-        ]
-    }
-    if token:
-        out["NextToken"] = token
-    return out
+def list_endpoint_configs(request: Request, query: ListParams) -> dict[str, Any]:
+    return _page(request, ENDPOINT_CONFIG, "EndpointConfigs", "EndpointConfigName", query)
 
 
 @router.get("/endpoint-configs/{name}")
@@ -132,24 +121,8 @@ def create_endpoint(request: Request, body: CreateEndpointRequest) -> dict[str, 
 
 
 @router.get("/endpoints")
-def list_endpoints(
-    request: Request,
-    StatusEquals: str | None = None,
-    NameContains: NameFilter = None,
-    SortBy: str = "CreationTime",
-    SortOrder: str = "Descending",
-    MaxResults: int = 50,
-    NextToken: ListToken = None,
-) -> dict[str, Any]:
-    items, token = _platform(request).hosting.list(
-        ENDPOINT,
-        status_equals=StatusEquals,
-        name_contains=NameContains,
-        sort_by=SortBy,
-        sort_order=SortOrder,
-        max_results=MaxResults,
-        next_token=NextToken,
-    )
+def list_endpoints(request: Request, query: ListParams, StatusEquals: str | None = None) -> dict[str, Any]:
+    items, token = _platform(request).hosting.list(ENDPOINT, status_equals=StatusEquals, **query)
     out: dict[str, Any] = {"Endpoints": [summary_endpoint(r) for r in items]}
     if token:
         out["NextToken"] = token
