@@ -29,11 +29,14 @@ ROOT = Path(__file__).resolve().parent
 REPO = ROOT.parent
 BENCHMARKS = (
     "b1_router_hop",
+    "b1b_real_model",
     "b2_traffic_split",
     "b5_job_start",
     "b6_hpo_quality",
     "b7_hpo_efficiency",
     "b8_metric_ingest",
+    "b9_autoscale",
+    "b10_rollout",
 )
 REQUIRED_KEYS = (
     "benchmark", "figures", "comparator", "ratio", "goal", "nproc", "cpu_model", "python_version",

@@ -26,11 +26,16 @@ __all__ = [
     "ModelError",
     "NotFound",
     "Predictor",
+    "ProcessingInput",
+    "ProcessingOutput",
+    "Processor",
     "ResourceInUse",
     "SKLearn",
+    "ScriptProcessor",
     "TrainingInput",
     "TrainingJob",
     "TrainingJobFailed",
+    "Transformer",
     "TuningJobFailed",
     "__version__",
     "deserializers",
@@ -58,6 +63,11 @@ _LAZY = {
     "Model": "kamado.sdk.model",
     "ModelError": "kamado.sdk.errors",
     "Predictor": "kamado.sdk.predictor",
+    "ProcessingInput": "kamado.sdk.processing",
+    "ProcessingOutput": "kamado.sdk.processing",
+    "Processor": "kamado.sdk.processing",
+    "ScriptProcessor": "kamado.sdk.processing",
+    "Transformer": "kamado.sdk.transformer",
 }
 #: Whole modules, as ``sagemaker.serializers``: ``from kamado import serializers``.
 _LAZY_MODULES = {
@@ -73,6 +83,8 @@ if TYPE_CHECKING:
     from kamado.sdk.estimator import Estimator, SKLearn, TrainingInput, TrainingJob, TrainingJobFailed
     from kamado.sdk.model import Model
     from kamado.sdk.predictor import Predictor
+    from kamado.sdk.processing import ProcessingInput, ProcessingOutput, Processor, ScriptProcessor
+    from kamado.sdk.transformer import Transformer
     from kamado.sdk.tuner import (
         CategoricalParameter,
         ContinuousParameter,

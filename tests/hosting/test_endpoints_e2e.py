@@ -267,8 +267,11 @@ def test_a_killed_model_server_is_survived_and_replaced(live: LiveServer, tmp_pa
     assert load.total >= 200
     if sig == signal.SIGTERM:
         assert load.failed == 0, f"a terminated model server drains: {load.outcomes}"
-    else:  # requests in flight on the killed process are lost; none sent after it died is
-        assert load.failed <= max(2, 0.001 * load.total), load.outcomes
+    else:
+        # Only requests in flight on the killed process are lost (at most one per load thread), and they
+        # come back as 424 ModelError, never as a bare 5xx; none sent after it died fails.
+        assert load.failed <= load.threads, load.outcomes
+        assert set(load.outcomes) <= {"200", "424"}, load.outcomes
 
 
 def test_instance_counts_change_in_place_and_scale_from_zero(live: LiveServer, tmp_path: Path) -> None:

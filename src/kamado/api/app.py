@@ -12,7 +12,7 @@ import kamado
 from kamado.api.errors import install_error_handlers
 from kamado.api.limits import BodyLimitMiddleware
 from kamado.api.platform import Platform
-from kamado.api.routes import artifacts, hosting, training, tuning
+from kamado.api.routes import artifacts, hosting, processing, training, transform, tuning
 from kamado.compute.executor import Executor
 from kamado.core.settings import Settings
 
@@ -85,6 +85,8 @@ def create_app(
     app.include_router(tuning.router, prefix="/api/v1")
     app.include_router(artifacts.router, prefix="/api/v1")
     app.include_router(hosting.router, prefix="/api/v1")
+    app.include_router(transform.router, prefix="/api/v1")
+    app.include_router(processing.router, prefix="/api/v1")
 
     @app.get("/api/v1/runtime", tags=["hosting"])
     def runtime() -> dict[str, str]:

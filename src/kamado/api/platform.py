@@ -18,10 +18,14 @@ from kamado.core.errors import InvalidSpec, ResourceInUse
 from kamado.core.settings import Settings
 from kamado.hosting.reconciler import HostingReconciler
 from kamado.hosting.service import HostingService
+from kamado.processing.reconciler import ProcessingReconciler
+from kamado.processing.service import ProcessingService
 from kamado.store.base import MetadataStore
 from kamado.store.sql import open_store
 from kamado.training.reconciler import TrainingReconciler
 from kamado.training.service import TrainingService
+from kamado.transform.reconciler import TransformReconciler
+from kamado.transform.service import TransformService
 from kamado.tuning.reconciler import TuningReconciler
 from kamado.tuning.service import TuningService
 
@@ -73,6 +77,8 @@ class Platform:
     tuning: TuningService
     hosting: HostingService
     hoster: HostingReconciler
+    transform: TransformService
+    processing: ProcessingService
     reconcilers: list[Any] = field(default_factory=list)
     owner: str = field(default_factory=lambda: _owner_id(os.getpid()))
     _closing: threading.Event = field(default_factory=threading.Event)
@@ -99,6 +105,8 @@ class Platform:
             tuning=tuning,
             hosting=hosting,
             hoster=hoster,
+            transform=TransformService(store, artifacts, settings),
+            processing=ProcessingService(store, artifacts, settings, capacity=executor.capacity()),
         )
         trainer = TrainingReconciler(store, artifacts, executor, settings)
         platform.reconcilers.append(trainer)
@@ -107,6 +115,9 @@ class Platform:
         trainer.child_listeners.append(lambda _name, _parent: tuner.wake())
         platform.reconcilers.append(tuner)
         platform.reconcilers.append(hoster)
+        platform.reconcilers.append(TransformReconciler(store, artifacts, executor, settings))
+        # Processing instances queue on the training reconciler's ledger: one account of the machine.
+        platform.reconcilers.append(ProcessingReconciler(store, artifacts, executor, settings, ledger=trainer.ledger))
         return platform
 
     def runtime_url(self) -> str:

@@ -22,6 +22,7 @@ import json
 import os
 import secrets
 import tempfile
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -208,8 +209,11 @@ def store_tree_from_archive(
     return manifest
 
 
-def materialize_tree(store: ArtifactStore, digest: str, dest: Path) -> TreeManifest:
+def materialize_tree(
+    store: ArtifactStore, digest: str, dest: Path, *, only: Collection[str] | None = None
+) -> TreeManifest:
     """Copy tree ``digest`` into ``dest`` (created), verifying every file's sha256 and size on the way.
+    ``only`` limits the copy to those paths of the tree (one shard of it, say).
 
     Executable bits are restored from the manifest. A file whose stored bytes do not match raises
     KamadoError (500: the store is damaged, the caller did nothing wrong) and is not left in ``dest``.
@@ -220,6 +224,8 @@ def materialize_tree(store: ArtifactStore, digest: str, dest: Path) -> TreeManif
     real_dest = dest.resolve()
     prefix = _tree_prefix(digest)
     for f in manifest.files:
+        if only is not None and f.path not in only:
+            continue
         target = dest / f.path
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.parent.resolve().is_relative_to(real_dest):

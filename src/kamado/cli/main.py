@@ -611,6 +611,8 @@ def demo() -> None:
 
 # Hosting commands live in their own module; importing it registers them on ``app``.
 from kamado.cli import hosting as _hosting  # noqa: E402, F401
+from kamado.cli import processing as _processing  # noqa: E402, F401
+from kamado.cli import transform as _transform  # noqa: E402, F401
 
 if __name__ == "__main__":
     app()

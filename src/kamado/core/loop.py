@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 log = logging.getLogger("kamado.reconcile")
 
@@ -47,3 +50,45 @@ class ReconcileLoop:
                 log.exception("%s pass failed", self.name)
             self._wake.wait(self.interval_s)
             self._wake.clear()
+
+
+class StepPool:
+    """Runs a reconciler's slow steps (preparing inputs, uploading outputs) off its loop thread, with at most
+    one step in flight per resource, so one large upload never stalls the loop nor races itself.
+
+    Thread-safe. ``inline`` runs each step on the calling thread: deterministic unit tests, no sleeps.
+    """
+
+    def __init__(self, workers: int, thread_prefix: str, *, inline: bool = False) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=thread_prefix)
+        self._busy: set[str] = set()
+        self._lock = threading.Lock()
+        self._inline = inline
+
+    def busy(self, name: str) -> bool:
+        with self._lock:
+            return name in self._busy
+
+    def spawn(self, name: str, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` for resource ``name`` unless a step for it is already in flight (then a no-op)."""
+        with self._lock:
+            if name in self._busy:
+                return
+            self._busy.add(name)
+
+        def run() -> None:
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("background step for %s failed", name)
+            finally:
+                with self._lock:
+                    self._busy.discard(name)
+
+        if self._inline:
+            run()
+        else:
+            self._pool.submit(run)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=False)

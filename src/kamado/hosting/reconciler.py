@@ -264,6 +264,8 @@ class EndpointWork:
         if self.st.get("WeightsChange") and self.state == EndpointStatus.UPDATING:
             self._apply_weights(self.st.pop("WeightsChange"))
             self.st["WeightsChange"] = None
+        if self.state == EndpointStatus.IN_SERVICE:
+            self._autoscale()  # before the fleets are maintained, so a decision takes effect in this pass
         for fleet_id in list(self.fleets()):
             self._maintain_fleet(fleet_id)
         if self.state == EndpointStatus.CREATING:
@@ -272,8 +274,6 @@ class EndpointWork:
             self._deploying()
         elif self.state == EndpointStatus.UPDATING and self._fleet_ready(self.st.get("ActiveFleet")):
             self.state = EndpointStatus.IN_SERVICE
-        if self.state == EndpointStatus.IN_SERVICE:
-            self._autoscale()
         self._drop_stopped_fleets()
 
     # -- fleets -----------------------------------------------------------------------------------------------
@@ -347,7 +347,9 @@ class EndpointWork:
             live.append(inst)
         # Scale in: drain the newest first (the oldest have warm caches); starting ones go before serving ones.
         surplus = len(live) - desired
-        for inst in sorted(live, key=lambda i: (i["State"] == InstanceState.IN_SERVICE, i["StartedAt"]))[:surplus]:
+        for inst in sorted(live, key=lambda i: (i["State"] == InstanceState.IN_SERVICE, -float(i["StartedAt"])))[
+            :surplus
+        ]:
             inst["State"] = str(InstanceState.DRAINING)
             inst["DrainStartedAt"] = self.now
 

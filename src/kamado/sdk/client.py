@@ -258,6 +258,61 @@ class Client:
                 raise TimeoutError(f"Tuning job {name!r} still {status} after {timeout_s} s")
             time.sleep(poll_s)
 
+    # -- processing jobs ------------------------------------------------------------------------------
+    def create_processing_job(self, request: dict[str, Any]) -> dict[str, str]:
+        """CreateProcessingJob in SageMaker's shape; returns ``{ProcessingJobArn, ProcessingJobName}``."""
+        return self._request("POST", "/api/v1/processing-jobs", json=request)
+
+    def describe_processing_job(self, name: str) -> dict[str, Any]:
+        return self._request("GET", f"/api/v1/processing-jobs/{name}")
+
+    def list_processing_jobs(self, **params: Any) -> dict[str, Any]:
+        query = {k: v for k, v in params.items() if v is not None}
+        return self._request("GET", "/api/v1/processing-jobs", params=query)
+
+    def iter_processing_jobs(self, **params: Any) -> Iterator[dict[str, Any]]:
+        return self._iter_pages(self.list_processing_jobs, "ProcessingJobSummaries", params)
+
+    def stop_processing_job(self, name: str) -> None:
+        self._request("POST", f"/api/v1/processing-jobs/{name}/stop")
+
+    def processing_job_logs(self, name: str, *, after: int = 0, limit: int = 1000) -> dict[str, Any]:
+        """One page of every instance's log events after ``after`` (each event names its ``Host``)."""
+        return self._request("GET", f"/api/v1/processing-jobs/{name}/logs", params={"after": after, "limit": limit})
+
+    def wait_for_processing_job(
+        self,
+        name: str,
+        *,
+        poll_s: float = 0.25,
+        timeout_s: float | None = None,
+        on_log: Callable[[str, str], None] | None = None,
+    ) -> dict[str, Any]:
+        """Wait until the job is Completed, Failed or Stopped and return its description; ``on_log`` gets
+        (host, text) for every log event as it arrives."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        after = 0
+
+        def drain() -> None:
+            nonlocal after
+            while on_log is not None:
+                page = self.processing_job_logs(name, after=after)
+                for ev in page["Events"]:
+                    on_log(ev["Host"], ev["Message"])
+                if page["NextSeq"] == after:
+                    return
+                after = page["NextSeq"]
+
+        while True:
+            drain()
+            desc = self.describe_processing_job(name)
+            if desc["ProcessingJobStatus"] in ("Completed", "Failed", "Stopped"):
+                drain()  # what the instances wrote last
+                return desc
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"Processing job {name!r} still {desc['ProcessingJobStatus']} after {timeout_s} s")
+            time.sleep(poll_s)
+
     # -- artifacts ------------------------------------------------------------------------------------
     def upload_directory(self, path: str | os.PathLike[str]) -> str:
         """Upload a local directory content-addressed; returns its URI. Unchanged content is not re-sent."""
@@ -457,6 +512,45 @@ class Client:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"Endpoint {name!r} still {status} after {timeout} s")
             time.sleep(poll)
+
+    # -- transform jobs -------------------------------------------------------------------------------
+    def create_transform_job(self, request: dict[str, Any]) -> dict[str, str]:
+        """CreateTransformJob in SageMaker's shape; returns ``{TransformJobArn}``."""
+        return self._request("POST", "/api/v1/transform-jobs", json=request)
+
+    def describe_transform_job(self, name: str) -> dict[str, Any]:
+        return self._request("GET", f"/api/v1/transform-jobs/{name}")
+
+    def list_transform_jobs(self, **params: Any) -> dict[str, Any]:
+        query = {k: v for k, v in params.items() if v is not None}
+        return self._request("GET", "/api/v1/transform-jobs", params=query)
+
+    def iter_transform_jobs(self, **params: Any) -> Iterator[dict[str, Any]]:
+        return self._iter_pages(self.list_transform_jobs, "TransformJobSummaries", params)
+
+    def stop_transform_job(self, name: str) -> None:
+        self._request("POST", f"/api/v1/transform-jobs/{name}/stop")
+
+    def wait_for_transform_job(
+        self,
+        name: str,
+        *,
+        poll_s: float = 0.25,
+        timeout_s: float | None = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Wait until the job is Completed, Failed or Stopped and return its description; ``on_progress``
+        gets each description while it runs."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            desc = self.describe_transform_job(name)
+            if desc["TransformJobStatus"] in ("Completed", "Failed", "Stopped"):
+                return desc
+            if on_progress is not None:
+                on_progress(desc)
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"Transform job {name!r} still {desc['TransformJobStatus']} after {timeout_s} s")
+            time.sleep(poll_s)
 
     # -- hosting: invocations (the router, not the control plane) ------------------------------------
     def runtime_url(self, *, refresh: bool = False) -> str:

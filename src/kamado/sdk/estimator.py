@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +21,7 @@ from kamado.sdk.client import Client
 
 if TYPE_CHECKING:
     from kamado.sdk.model import Model
+    from kamado.sdk.transformer import Transformer
 
 #: SageMaker SDK arguments that mean nothing on a kamado server; accepted so scripts run unchanged.
 _IGNORED_SAGEMAKER_ARGS = frozenset(
@@ -190,16 +191,9 @@ class Estimator:
                 f"Channel {name!r} must be a path, a URI or a TrainingInput.",
                 details=[{"field": f"inputs.{name}"}],
             )
-        if data.startswith("file://") and not self._in_artifact_store(data):
-            data = data[len("file://") :]  # SageMaker local mode's file:// inputs: a path on this machine
-        if "://" not in data:
-            local = Path(data)
-            if not local.exists():
-                raise InvalidSpec(
-                    f"Channel {name!r}: local path {data!r} does not exist.",
-                    details=[{"field": f"inputs.{name}", "message": "path not found"}],
-                )
-            data = self.client.upload_directory(local) if local.is_dir() else self.client.upload_file(local)
+        data = upload_if_local(
+            self.client, data, what=f"Channel {name!r}", field=f"inputs.{name}", in_store=self._in_artifact_store
+        )
         channel: dict[str, Any] = {
             "ChannelName": name,
             "DataSource": {
@@ -317,6 +311,11 @@ class Estimator:
             **kwargs,
         )
 
+    def transformer(self, instance_count: int = 1, instance_type: str = "local", **kwargs: Any) -> Transformer:
+        """A batch-transform Transformer of the latest training job's model (created from it as
+        :meth:`create_model` does); ``kwargs`` are the Transformer's."""
+        return self.create_model().transformer(instance_count, instance_type, **kwargs)
+
     def deploy(
         self,
         initial_instance_count: int = 1,
@@ -345,6 +344,21 @@ class Estimator:
             wait=wait,
             **kwargs,
         )
+
+
+def upload_if_local(client: Client, data: str, *, what: str, field: str, in_store: Callable[[str], bool]) -> str:
+    """``data`` as a URI in the artifact store: a local path (or a ``file://`` URI outside the store, as SageMaker
+    local mode allows) is uploaded content-addressed, so unchanged data is never sent twice."""
+    if data.startswith("file://") and not in_store(data):
+        data = data[len("file://") :]  # SageMaker local mode's file:// inputs: a path on this machine
+    if "://" not in data:
+        local = Path(data)
+        if not local.exists():
+            raise InvalidSpec(
+                f"{what}: local path {data!r} does not exist.", details=[{"field": field, "message": "path not found"}]
+            )
+        data = client.upload_directory(local) if local.is_dir() else client.upload_file(local)
+    return data
 
 
 def _decoded(value: str | None) -> str | None:

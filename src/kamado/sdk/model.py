@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kamado.core.errors import InvalidSpec
 from kamado.core.names import unique_name
@@ -23,6 +23,9 @@ from kamado.sdk.client import Client
 from kamado.sdk.deserializers import BaseDeserializer
 from kamado.sdk.predictor import DEFAULT_WAIT_S, Predictor
 from kamado.sdk.serializers import BaseSerializer
+
+if TYPE_CHECKING:
+    from kamado.sdk.transformer import Transformer
 
 #: SageMaker SDK arguments that mean nothing on a kamado server; accepted so scripts run unchanged.
 _IGNORED_SAGEMAKER_ARGS = frozenset(
@@ -207,6 +210,14 @@ class Model:
             self._created = True
         assert self.name is not None
         return self.name
+
+    def transformer(self, instance_count: int = 1, instance_type: str = "local", **kwargs: Any) -> Transformer:
+        """A batch-transform :class:`~kamado.sdk.transformer.Transformer` of this model (created first, as in
+        SageMaker's SDK); ``kwargs`` are the Transformer's (``strategy``, ``assemble_with``, ``accept``...)."""
+        from kamado.sdk.transformer import Transformer
+
+        name = self.create()
+        return Transformer(name, instance_count, instance_type, client=self.client, **kwargs)
 
     # -- deploy ---------------------------------------------------------------------------------------------
     def deploy(

@@ -1,4 +1,4 @@
-"""Stop what hosting leaves running under a home: instance tasks and the router.
+"""Stop what hosting leaves running under a home: instance tasks (endpoints' and transform jobs') and the router.
 
 Endpoints outlive the control plane on purpose (the router and model servers are detached), so a
 test, a benchmark or the demo that created endpoints must stop them itself when it is done.
@@ -20,7 +20,7 @@ def stop_hosting_processes(home: Path, *, grace_s: float = 2.0, wait_s: float = 
     tasks = home / "tasks"
     if tasks.is_dir():
         executor = LocalExecutor(tasks)
-        handles = [h for h in executor.list_tasks() if h.task_id.startswith("endpoint/")]
+        handles = [h for h in executor.list_tasks() if h.task_id.startswith(("endpoint/", "transform-job/"))]
         for handle in handles:
             with contextlib.suppress(Exception):
                 if not executor.poll(handle).state.is_terminal():

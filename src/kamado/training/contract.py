@@ -107,23 +107,24 @@ def user_hyperparameters(hyperparameters: dict[str, str]) -> dict[str, str]:
     }
 
 
-def write_config_files(layout: JobLayout, req: CreateTrainingJobRequest) -> None:
-    cfg = layout.config_dir
-    (cfg / "hyperparameters.json").write_text(json.dumps(req.HyperParameters, indent=1))
-    resource = {
-        "current_host": CURRENT_HOST,
-        "current_instance_type": req.ResourceConfig.InstanceType,
+def resource_config(instance_type: str, current_host: str, hosts: list[str]) -> dict[str, Any]:
+    """``resourceconfig.json`` as SageMaker writes it for one host of a homogeneous cluster."""
+    return {
+        "current_host": current_host,
+        "current_instance_type": instance_type,
         "current_group_name": "homogeneousCluster",
-        "hosts": [CURRENT_HOST],
+        "hosts": hosts,
         "instance_groups": [
-            {
-                "instance_group_name": "homogeneousCluster",
-                "instance_type": req.ResourceConfig.InstanceType,
-                "hosts": [CURRENT_HOST],
-            }
+            {"instance_group_name": "homogeneousCluster", "instance_type": instance_type, "hosts": hosts}
         ],
         "network_interface_name": "eth0",
     }
+
+
+def write_config_files(layout: JobLayout, req: CreateTrainingJobRequest) -> None:
+    cfg = layout.config_dir
+    (cfg / "hyperparameters.json").write_text(json.dumps(req.HyperParameters, indent=1))
+    resource = resource_config(req.ResourceConfig.InstanceType, CURRENT_HOST, [CURRENT_HOST])
     (cfg / "resourceconfig.json").write_text(json.dumps(resource, indent=1))
     input_cfg: dict[str, Any] = {}
     for ch in req.InputDataConfig:
@@ -214,31 +215,33 @@ def training_environment(
             "CURRENT_HOST": CURRENT_HOST,
             "SAGEMAKER_REGION": "local",
             "SAGEMAKER_BASE_DIR": OPT_ML if in_namespace else str(layout.root),
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "HOME": str(layout.home_dir),
-            "PATH": os.pathsep.join(
-                [
-                    python_bin_dir,
-                    "/usr/local/sbin",
-                    "/usr/local/bin",
-                    "/usr/sbin",
-                    "/usr/bin",
-                    "/sbin",
-                    "/bin",
-                ]
-            ),
-            "LANG": "C.UTF-8",
-            # Honour the CPU reservation in numeric libraries instead of oversubscribing the machine.
-            "OMP_NUM_THREADS": str(num_cpus),
-            "OPENBLAS_NUM_THREADS": str(num_cpus),
-            "MKL_NUM_THREADS": str(num_cpus),
+            **base_environment(layout.home_dir, python_bin_dir, num_cpus),
         }
     )
+    env.update(req.Environment)
+    return env
+
+
+def base_environment(home_dir: Path, python_bin_dir: str, num_cpus: int) -> dict[str, str]:
+    """What every job process gets whatever its kind: a private HOME, a PATH that finds the job's Python
+    first, UTF-8, unbuffered output, thread counts that honour the CPU reservation, and the few server
+    variables in ``PASSTHROUGH_ENV``. Nothing else leaks from the server."""
+    env = {
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "HOME": str(home_dir),
+        "PATH": os.pathsep.join(
+            [python_bin_dir, "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+        ),
+        "LANG": "C.UTF-8",
+        # Honour the CPU reservation in numeric libraries instead of oversubscribing the machine.
+        "OMP_NUM_THREADS": str(num_cpus),
+        "OPENBLAS_NUM_THREADS": str(num_cpus),
+        "MKL_NUM_THREADS": str(num_cpus),
+    }
     for key in PASSTHROUGH_ENV:
         if key in os.environ:
             env[key] = os.environ[key]
-    env.update(req.Environment)
     return env
 
 

@@ -31,27 +31,37 @@ class LogFollower:
         self.executor = executor
         self.clock = clock
         self.kind = kind
-        self._state: dict[str, tuple[int, int, bytes]] = {}  # name -> (attempt, offset, partial line)
+        #: (name, attempt) -> (offset, partial line); a processing job follows one log per instance (attempt).
+        self._state: dict[tuple[str, int], tuple[int, bytes]] = {}
         self._stored: dict[str, int] = {}
         self._extractors: dict[str, MetricExtractor] = {}
 
     def forget(self, name: str) -> None:
-        self._state.pop(name, None)
+        for key in [k for k in self._state if k[0] == name]:
+            self._state.pop(key, None)
         self._stored.pop(name, None)
         self._extractors.pop(name, None)
 
     def pull(
-        self, name: str, attempt: int, handle: TaskHandle, req: CreateTrainingJobRequest, *, final: bool = False
+        self,
+        name: str,
+        attempt: int,
+        handle: TaskHandle,
+        req: CreateTrainingJobRequest | None,
+        *,
+        final: bool = False,
     ) -> bool:
         """Store the new complete lines of the attempt's log; with ``final`` also a last partial line.
-        Returns True when metric points were stored (a tuning job may want to act on them at once)."""
-        state = self._state.get(name)
-        if state is None or state[0] != attempt:
-            state = (attempt, self.store.log_offset(self.kind, name, attempt), b"")
-        _, offset, partial = state
+        Returns True when metric points were stored (a tuning job may want to act on them at once).
+        ``req`` supplies MetricDefinitions; without one only ``kamado.log_metric`` lines are metrics."""
+        state = self._state.get((name, attempt))
+        if state is None:
+            state = (self.store.log_offset(self.kind, name, attempt), b"")
+        offset, partial = state
         extractor = self._extractors.get(name)
         if extractor is None:
-            extractor = MetricExtractor([(m.Name, m.Regex) for m in req.AlgorithmSpecification.MetricDefinitions])
+            definitions = req.AlgorithmSpecification.MetricDefinitions if req is not None else []
+            extractor = MetricExtractor([(m.Name, m.Regex) for m in definitions])
             self._extractors[name] = extractor
         stored_metrics = False
         for _ in range(64):  # bounded per tick, so one chatty job cannot starve the others
@@ -72,7 +82,7 @@ class LogFollower:
                 stored_metrics |= self._store_chunk(name, attempt, complete, consumed, extractor)
             if not data:
                 break
-        self._state[name] = (attempt, offset, partial)
+        self._state[(name, attempt)] = (offset, partial)
         return stored_metrics
 
     def _store_chunk(self, name: str, attempt: int, complete: bytes, consumed: int, extractor: MetricExtractor) -> bool:

@@ -14,9 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,7 @@ from kamado.compute.taskspec import Limits, TaskHandle, TaskSpec, TaskState, Tas
 from kamado.core.clock import Clock, SystemClock
 from kamado.core.errors import ConcurrentModification, NotFound, ResourceInUse
 from kamado.core.lifecycle import SecondaryStatus, TrainingJobStatus, sources_for
-from kamado.core.loop import ReconcileLoop
+from kamado.core.loop import ReconcileLoop, StepPool
 from kamado.core.settings import Settings
 from kamado.store.base import MetadataStore
 from kamado.store.records import ResourceRecord
@@ -74,15 +72,12 @@ class TrainingReconciler(ReconcileLoop):
         self.ledger = CapacityLedger(executor.capacity())
         self.jobs_root = settings.home / "jobs"
         self.envs = EnvironmentBuilder(settings.home / "envs")
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kamado-train")
-        self._busy: set[str] = set()
-        self._busy_lock = threading.Lock()
+        self._steps = StepPool(workers, "kamado-train", inline=inline)
         self._handles: dict[str, TaskHandle] = {}
         self._cancelled: set[str] = set()
         self.logs = LogFollower(store, executor, self.clock, KIND)
         self._packages_hash: str | None = None
         super().__init__(settings.reconcile_interval_s)
-        self._inline = inline
         self._prepare_failures: dict[str, int] = {}
         #: Called with (job name, parent name) when a job with a parent ends or stores new metrics, so the
         #: parent's reconciler (tuning) reacts at once.
@@ -92,7 +87,7 @@ class TrainingReconciler(ReconcileLoop):
     # -- loop -----------------------------------------------------------------------------------------
     def stop(self, timeout: float = 10.0) -> None:
         super().stop(timeout)
-        self._pool.shutdown(wait=True, cancel_futures=False)
+        self._steps.shutdown()
 
     def idle(self) -> bool:
         """True when no job is in progress (used for idle shutdown of auto-started servers)."""
@@ -103,9 +98,8 @@ class TrainingReconciler(ReconcileLoop):
         # Running jobs first, so after a restart their capacity is re-reserved before queued jobs take it.
         jobs.sort(key=lambda r: (not r.status.get("AttemptActive"), r.created_at))
         for job in jobs:
-            with self._busy_lock:
-                if job.name in self._busy:
-                    continue
+            if self._steps.busy(job.name):
+                continue
             try:
                 self._step(job)
             except NotFound:
@@ -114,24 +108,7 @@ class TrainingReconciler(ReconcileLoop):
                 log.exception("reconciling training job %s failed", job.name)
 
     def _spawn(self, name: str, fn: Any, *args: Any) -> None:
-        with self._busy_lock:
-            if name in self._busy:
-                return
-            self._busy.add(name)
-
-        def run() -> None:
-            try:
-                fn(*args)
-            except Exception:
-                log.exception("training job %s: background step failed", name)
-            finally:
-                with self._busy_lock:
-                    self._busy.discard(name)
-
-        if self._inline:
-            run()
-        else:
-            self._pool.submit(run)
+        self._steps.spawn(name, fn, *args)
 
     # -- one step -------------------------------------------------------------------------------------
     def _step(self, job: ResourceRecord) -> None:

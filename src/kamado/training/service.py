@@ -19,13 +19,12 @@ from kamado.core.lifecycle import SecondaryStatus, TrainingJobStatus, sources_fo
 from kamado.core.names import arn, unique_name, validate_name
 from kamado.core.settings import Settings
 from kamado.store.base import MetadataStore
-from kamado.store.records import ListQuery, ResourceRecord
+from kamado.store.listing import list_query
+from kamado.store.records import ResourceRecord
 from kamado.training.spec import CreateTrainingJobRequest
 
 KIND = "training-job"
 TREE_KEY = re.compile(r"^trees/([0-9a-f]{64})$")
-_SORT_BY = {"Name": "name", "CreationTime": "created_at", "Status": "state"}
-_SORT_ORDER = {"Ascending": "asc", "Descending": "desc"}
 
 
 def secondary_patch(status: dict[str, Any], new: SecondaryStatus | str, message: str, now: float) -> dict[str, Any]:
@@ -185,29 +184,19 @@ class TrainingService:
         next_token: str | None = None,
         parent: str | None = None,
     ) -> dict[str, Any]:
-        if status_equals is not None and status_equals not in {s.value for s in TrainingJobStatus}:
-            raise InvalidSpec(
-                f"StatusEquals must be one of {[s.value for s in TrainingJobStatus]}.",
-                details=[{"field": "StatusEquals"}],
-            )
-        if sort_by not in _SORT_BY:
-            raise InvalidSpec(f"SortBy must be one of {sorted(_SORT_BY)}.", details=[{"field": "SortBy"}])
-        if sort_order not in _SORT_ORDER:
-            raise InvalidSpec(f"SortOrder must be one of {sorted(_SORT_ORDER)}.", details=[{"field": "SortOrder"}])
-        if not 1 <= max_results <= 100:
-            raise InvalidSpec("MaxResults must be between 1 and 100.", details=[{"field": "MaxResults"}])
         page = self.store.list(
             KIND,
-            ListQuery(
-                states=[status_equals] if status_equals else None,
+            list_query(
+                statuses=[s.value for s in TrainingJobStatus],
+                status_equals=status_equals,
                 name_contains=name_contains,
                 created_after=creation_time_after,
                 created_before=creation_time_before,
                 parent=parent,
-                sort_by=_SORT_BY[sort_by],
-                sort_order=_SORT_ORDER[sort_order],
-                limit=max_results,
-                page_token=next_token,
+                sort_by=sort_by,
+                sort_order=sort_order,
+                max_results=max_results,
+                next_token=next_token,
             ),
         )
         out: dict[str, Any] = {"TrainingJobSummaries": [summary_record(r) for r in page.items]}

@@ -180,14 +180,7 @@ class CreateTrainingJobRequest(_Shape):
     @field_validator("Environment")
     @classmethod
     def _env(cls, v: dict[str, str]) -> dict[str, str]:
-        if len(v) > 100:
-            raise ValueError("at most 100 variables")
-        for key, val in v.items():
-            if not _ENV_KEY.fullmatch(key) or len(key) > 512:
-                raise ValueError(f"variable name {key[:40]!r} must match [a-zA-Z_][a-zA-Z0-9_]* (<= 512 chars)")
-            if len(val) > 512:
-                raise ValueError(f"value of {key!r} is longer than 512 characters")
-        return v
+        return check_environment(v)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> CreateTrainingJobRequest:
@@ -222,6 +215,18 @@ class CreateTrainingJobRequest(_Shape):
     def submit_directory(self) -> str | None:
         raw = self.HyperParameters.get(SAGEMAKER_SUBMIT_DIRECTORY)
         return None if raw is None else decode_hyperparameter(raw)
+
+
+def check_environment(v: dict[str, str]) -> dict[str, str]:
+    """SageMaker's limits on a job's ``Environment`` (shared by training and processing jobs)."""
+    if len(v) > 100:
+        raise ValueError("at most 100 variables")
+    for key, val in v.items():
+        if not _ENV_KEY.fullmatch(key) or len(key) > 512:
+            raise ValueError(f"variable name {key[:40]!r} must match [a-zA-Z_][a-zA-Z0-9_]* (<= 512 chars)")
+        if len(val) > 512:
+            raise ValueError(f"value of {key!r} is longer than 512 characters")
+    return v
 
 
 def decode_hyperparameter(raw: str) -> Any:

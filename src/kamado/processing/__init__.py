@@ -1,0 +1,1 @@
+"""Processing jobs: SageMaker CreateProcessingJob, one executor task per instance."""

@@ -1,0 +1,1 @@
+"""Batch transform: CreateTransformJob and the reconciler that runs model servers over input objects."""
