@@ -31,12 +31,15 @@ BENCHMARKS = (
     "b1_router_hop",
     "b1b_real_model",
     "b2_traffic_split",
+    "b3_fanout_dispatch",
+    "b4_fanout_efficiency",
     "b5_job_start",
     "b6_hpo_quality",
     "b7_hpo_efficiency",
     "b8_metric_ingest",
     "b9_autoscale",
     "b10_rollout",
+    "b11_transform_throughput",
 )
 REQUIRED_KEYS = (
     "benchmark", "figures", "comparator", "ratio", "goal", "nproc", "cpu_model", "python_version",

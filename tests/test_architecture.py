@@ -23,6 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "hosting": {"core", "store", "artifacts", "compute", "training", "hosting"},
     "transform": {"core", "store", "artifacts", "compute", "training", "hosting", "transform"},
     "processing": {"core", "store", "artifacts", "compute", "training", "processing"},
+    "functions": {"core", "store", "artifacts", "functions"},
     "api": {
         "core",
         "store",
@@ -33,6 +34,7 @@ ALLOWED: dict[str, set[str]] = {
         "hosting",
         "transform",
         "processing",
+        "functions",
         "api",
         "__init__",
     },
@@ -83,6 +85,7 @@ def test_public_api_is_pinned() -> None:
         "Client",
         "ContinuousParameter",
         "Estimator",
+        "Function",
         "HyperparameterTuner",
         "IllegalTransition",
         "IntegerParameter",
@@ -106,6 +109,7 @@ def test_public_api_is_pinned() -> None:
         "__version__",
         "deserializers",
         "log_metric",
+        "map",
         "serializers",
     ]
     for name in kamado.__all__:

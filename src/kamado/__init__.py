@@ -17,6 +17,7 @@ __all__ = [
     "Client",
     "ContinuousParameter",
     "Estimator",
+    "Function",
     "HyperparameterTuner",
     "IllegalTransition",
     "IntegerParameter",
@@ -40,6 +41,7 @@ __all__ = [
     "__version__",
     "deserializers",
     "log_metric",
+    "map",
     "serializers",
 ]
 
@@ -68,6 +70,8 @@ _LAZY = {
     "Processor": "kamado.sdk.processing",
     "ScriptProcessor": "kamado.sdk.processing",
     "Transformer": "kamado.sdk.transformer",
+    "Function": "kamado.sdk.functions",
+    "map": "kamado.sdk.functions",
 }
 #: Whole modules, as ``sagemaker.serializers``: ``from kamado import serializers``.
 _LAZY_MODULES = {
@@ -81,6 +85,7 @@ if TYPE_CHECKING:
     from kamado.sdk.client import Client
     from kamado.sdk.errors import ModelError
     from kamado.sdk.estimator import Estimator, SKLearn, TrainingInput, TrainingJob, TrainingJobFailed
+    from kamado.sdk.functions import Function, map
     from kamado.sdk.model import Model
     from kamado.sdk.predictor import Predictor
     from kamado.sdk.processing import ProcessingInput, ProcessingOutput, Processor, ScriptProcessor

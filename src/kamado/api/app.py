@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -12,9 +13,10 @@ import kamado
 from kamado.api.errors import install_error_handlers
 from kamado.api.limits import BodyLimitMiddleware
 from kamado.api.platform import Platform
-from kamado.api.routes import artifacts, hosting, processing, training, transform, tuning
+from kamado.api.routes import artifacts, functions, hosting, processing, training, transform, tuning
 from kamado.compute.executor import Executor
 from kamado.core.settings import Settings
+from kamado.functions.service import MAX_PAYLOAD_BYTES
 
 UPLOAD_LIMIT = 10 << 30
 
@@ -57,6 +59,7 @@ def create_app(
         default_limit=settings.max_request_bytes,
         upload_limit=UPLOAD_LIMIT,
         upload_prefixes=("/api/v1/trees/",),
+        path_limits=((re.compile(r"^/api/v1/functions/[^/]+/invocations$"), MAX_PAYLOAD_BYTES),),
     )
 
     @app.middleware("http")
@@ -87,6 +90,7 @@ def create_app(
     app.include_router(hosting.router, prefix="/api/v1")
     app.include_router(transform.router, prefix="/api/v1")
     app.include_router(processing.router, prefix="/api/v1")
+    app.include_router(functions.router, prefix="/api/v1")
 
     @app.get("/api/v1/runtime", tags=["hosting"])
     def runtime() -> dict[str, str]:

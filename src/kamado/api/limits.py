@@ -4,6 +4,7 @@ make the server buffer more than the limit."""
 from __future__ import annotations
 
 import json
+import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -14,9 +15,17 @@ PROBLEM = b"application/problem+json"
 
 class BodyLimitMiddleware:
     def __init__(
-        self, app: ASGIApp, *, default_limit: int, upload_limit: int, upload_prefixes: tuple[str, ...]
+        self,
+        app: ASGIApp,
+        *,
+        default_limit: int,
+        upload_limit: int,
+        upload_prefixes: tuple[str, ...],
+        path_limits: tuple[tuple[re.Pattern[str], int], ...] = (),
     ) -> None:
         self.app = app
+        #: Paths with a limit of their own (function invocations: Lambda's 6 MB), checked first.
+        self.path_limits = path_limits
         self.default_limit = default_limit
         self.upload_limit = upload_limit
         self.upload_prefixes = upload_prefixes
@@ -27,6 +36,7 @@ class BodyLimitMiddleware:
             return
         path: str = scope.get("path", "")
         limit = self.upload_limit if path.startswith(self.upload_prefixes) else self.default_limit
+        limit = next((n for pattern, n in self.path_limits if pattern.match(path)), limit)
         declared = next((v for k, v in scope.get("headers", []) if k == b"content-length"), None)
         if declared is not None:
             try:

@@ -16,6 +16,10 @@ from kamado.compute.executor import Executor
 from kamado.compute.local import LocalExecutor
 from kamado.core.errors import InvalidSpec, ResourceInUse
 from kamado.core.settings import Settings
+from kamado.functions.asyncq import AsyncInvoker
+from kamado.functions.maprun import MapRunService
+from kamado.functions.runner import MapRunner
+from kamado.functions.service import FunctionService
 from kamado.hosting.reconciler import HostingReconciler
 from kamado.hosting.service import HostingService
 from kamado.processing.reconciler import ProcessingReconciler
@@ -79,6 +83,8 @@ class Platform:
     hoster: HostingReconciler
     transform: TransformService
     processing: ProcessingService
+    functions: FunctionService
+    map_runs: MapRunService
     reconcilers: list[Any] = field(default_factory=list)
     owner: str = field(default_factory=lambda: _owner_id(os.getpid()))
     _closing: threading.Event = field(default_factory=threading.Event)
@@ -95,7 +101,8 @@ class Platform:
         hosting = HostingService(store, artifacts, settings)
         hoster = HostingReconciler(store, artifacts, executor, settings, hosting)
         hosting.router_url = hoster.router_url
-        hosting.router_stats = hoster.stats
+        hosting.router_stats = hoster.stats_if_running
+        functions = FunctionService(store, artifacts, settings)
         platform = cls(
             settings=settings,
             store=store,
@@ -107,6 +114,8 @@ class Platform:
             hoster=hoster,
             transform=TransformService(store, artifacts, settings),
             processing=ProcessingService(store, artifacts, settings, capacity=executor.capacity()),
+            functions=functions,
+            map_runs=MapRunService(store, artifacts, functions),
         )
         trainer = TrainingReconciler(store, artifacts, executor, settings)
         platform.reconcilers.append(trainer)
@@ -118,6 +127,9 @@ class Platform:
         platform.reconcilers.append(TransformReconciler(store, artifacts, executor, settings))
         # Processing instances queue on the training reconciler's ledger: one account of the machine.
         platform.reconcilers.append(ProcessingReconciler(store, artifacts, executor, settings, ledger=trainer.ledger))
+        # Functions run in warm worker pools this process supervises (user code only in the children).
+        platform.reconcilers.append(AsyncInvoker(functions, interval_s=settings.reconcile_interval_s))
+        platform.reconcilers.append(MapRunner(platform.map_runs, interval_s=settings.reconcile_interval_s))
         return platform
 
     def runtime_url(self) -> str:
@@ -168,6 +180,7 @@ class Platform:
         for r in self.reconcilers:
             r.stop()
         self.hoster.close()
+        self.functions.close()
         try:
             self.store.release_lease(CONTROLLER_LEASE, self.owner)
         except Exception:

@@ -610,6 +610,7 @@ def demo() -> None:
 
 
 # Hosting commands live in their own module; importing it registers them on ``app``.
+from kamado.cli import functions as _functions  # noqa: E402, F401
 from kamado.cli import hosting as _hosting  # noqa: E402, F401
 from kamado.cli import processing as _processing  # noqa: E402, F401
 from kamado.cli import transform as _transform  # noqa: E402, F401

@@ -95,6 +95,10 @@ class HostingReconciler(ReconcileLoop):
                 self._stats_cache[window] = {}
         return self._stats_cache[window]
 
+    def stats_if_running(self, window_s: float) -> dict[str, Any]:
+        """For DescribeEndpoint: the router's figures if a router is running; never starts one."""
+        return self.stats(window_s) if self._router is not None else {}
+
     def _variant_stats(self, endpoint: str, window_s: float, fleet: str | None = None) -> dict[str, dict[str, Any]]:
         ep = self.stats(window_s).get("endpoints", {}).get(endpoint, {})
         if fleet is not None:

@@ -7,6 +7,7 @@ the SDK against the app in process as well as over a real socket.
 from __future__ import annotations
 
 import io
+import json
 import os
 import tarfile
 import tempfile
@@ -619,6 +620,87 @@ class Client:
             invoked_variant=resp.headers.get(INVOKED_VARIANT_HEADER),
             custom_attributes=resp.headers.get(CUSTOM_ATTRIBUTES_HEADER),
         )
+
+    # -- functions and map runs --------------------------------------------------------------------------
+    def create_function(self, request: dict[str, Any]) -> dict[str, str]:
+        return self._request("POST", "/api/v1/functions", json=request)
+
+    def get_function(self, name: str) -> dict[str, Any]:
+        return self._request("GET", f"/api/v1/functions/{name}")
+
+    def list_functions(self, **params: Any) -> dict[str, Any]:
+        return self._request("GET", "/api/v1/functions", params={k: v for k, v in params.items() if v is not None})
+
+    def delete_function(self, name: str) -> None:
+        self._request("DELETE", f"/api/v1/functions/{name}")
+
+    def invoke_function(self, name: str, payload: Any = None) -> dict[str, Any]:
+        """RequestResponse, as Lambda answers it: ``Payload`` (the result or the error), ``FunctionError``
+        (``"Unhandled"`` when the handler failed, else absent) and ``RequestId``."""
+        try:
+            resp = self._http.post(
+                f"/api/v1/functions/{name}/invocations",
+                content=json.dumps(payload).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+        except httpx.TransportError as exc:
+            raise KamadoError(f"Cannot reach the kamado server at {self.url}: {exc}") from exc
+        if resp.status_code >= 400:
+            raise error_from_problem(resp.status_code, resp.json())
+        out: dict[str, Any] = {
+            "StatusCode": resp.status_code,
+            "Payload": resp.json(),
+            "RequestId": resp.headers.get("X-Kamado-Request-Id"),
+        }
+        if resp.headers.get("X-Kamado-Function-Error"):
+            out["FunctionError"] = resp.headers["X-Kamado-Function-Error"]
+        return out
+
+    def invoke_function_async(self, name: str, payload: Any = None) -> str:
+        """InvocationType Event: queued, retried twice with backoff, then kept as a dead letter. The request id."""
+        resp = self._http.post(
+            f"/api/v1/functions/{name}/invocations",
+            content=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json", "X-Kamado-Invocation-Type": "Event"},
+        )
+        if resp.status_code >= 400:
+            raise error_from_problem(resp.status_code, resp.json())
+        return str(resp.headers["X-Kamado-Request-Id"])
+
+    def list_dead_letters(self, name: str) -> list[dict[str, Any]]:
+        return list(self._iter_pages(lambda **p: self._dead_letters(name, **p), "DeadLetters", {}))
+
+    def _dead_letters(self, name: str, **params: Any) -> dict[str, Any]:
+        clean = {k: v for k, v in params.items() if v is not None}
+        return self._request("GET", f"/api/v1/functions/{name}/dead-letters", params=clean)
+
+    def replay_dead_letter(self, name: str, request_id: str) -> None:
+        self._request("POST", f"/api/v1/functions/{name}/dead-letters/{request_id}/replay")
+
+    def start_map_run(self, request: dict[str, Any]) -> dict[str, str]:
+        return self._request("POST", "/api/v1/map-runs", json=request)
+
+    def describe_map_run(self, name: str) -> dict[str, Any]:
+        return self._request("GET", f"/api/v1/map-runs/{name}")
+
+    def list_map_runs(self, **params: Any) -> dict[str, Any]:
+        return self._request("GET", "/api/v1/map-runs", params={k: v for k, v in params.items() if v is not None})
+
+    def stop_map_run(self, name: str) -> None:
+        self._request("POST", f"/api/v1/map-runs/{name}/stop")
+
+    def redrive_map_run(self, name: str) -> None:
+        self._request("POST", f"/api/v1/map-runs/{name}/redrive")
+
+    def wait_for_map_run(self, name: str, *, poll_s: float = 0.5, timeout_s: float | None = None) -> dict[str, Any]:
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            desc = self.describe_map_run(name)
+            if desc["Status"] != "InProgress":
+                return desc
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"Map run {name!r} still InProgress after {timeout_s} s")
+            time.sleep(poll_s)
 
     @staticmethod
     def _iter_pages(

@@ -1,0 +1,1 @@
+"""Python functions (the Lambda analogue) and fan-out map runs over them."""
