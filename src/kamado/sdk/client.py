@@ -113,17 +113,10 @@ class Client:
         return self._request("GET", f"/api/v1/training-jobs/{name}")
 
     def list_training_jobs(self, **params: Any) -> dict[str, Any]:
-        clean = {k: v for k, v in params.items() if v is not None}
-        return self._request("GET", "/api/v1/training-jobs", params=clean)
+        return self._list("/api/v1/training-jobs", params)
 
     def iter_training_jobs(self, **params: Any) -> Iterator[dict[str, Any]]:
-        token = None
-        while True:
-            page = self.list_training_jobs(**params, NextToken=token)
-            yield from page["TrainingJobSummaries"]
-            token = page.get("NextToken")
-            if not token:
-                return
+        return self._iter_pages(self.list_training_jobs, "TrainingJobSummaries", params)
 
     def stop_training_job(self, name: str) -> None:
         self._request("POST", f"/api/v1/training-jobs/{name}/stop")
@@ -192,13 +185,15 @@ class Client:
                     break
                 if deadline is not None and time.monotonic() > deadline:
                     break
-        while True:
-            desc = self.describe_training_job(name)
-            if desc["TrainingJobStatus"] in ("Completed", "Failed", "Stopped"):
-                return desc
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"Training job {name!r} still {desc['TrainingJobStatus']} after {timeout_s} s")
-            time.sleep(poll_s)
+        return _poll(
+            lambda: self.describe_training_job(name),
+            lambda d: d["TrainingJobStatus"] in ("Completed", "Failed", "Stopped"),
+            f"Training job {name!r}",
+            "TrainingJobStatus",
+            poll_s=poll_s,
+            timeout_s=timeout_s,
+            deadline=deadline,
+        )
 
     # -- tuning jobs ----------------------------------------------------------------------------------
     def create_tuning_job(self, request: dict[str, Any]) -> dict[str, str]:
@@ -210,17 +205,10 @@ class Client:
 
     def list_tuning_jobs(self, **params: Any) -> dict[str, Any]:
         """One page: ``StatusEquals``, ``NameContains``, ``MaxResults``, ``NextToken``."""
-        clean = {k: v for k, v in params.items() if v is not None}
-        return self._request("GET", "/api/v1/tuning-jobs", params=clean)
+        return self._list("/api/v1/tuning-jobs", params)
 
     def iter_tuning_jobs(self, **params: Any) -> Iterator[dict[str, Any]]:
-        token = None
-        while True:
-            page = self.list_tuning_jobs(**params, NextToken=token)
-            yield from page["HyperParameterTuningJobSummaries"]
-            token = page.get("NextToken")
-            if not token:
-                return
+        return self._iter_pages(self.list_tuning_jobs, "HyperParameterTuningJobSummaries", params)
 
     def stop_tuning_job(self, name: str) -> None:
         self._request("POST", f"/api/v1/tuning-jobs/{name}/stop")
@@ -268,8 +256,7 @@ class Client:
         return self._request("GET", f"/api/v1/processing-jobs/{name}")
 
     def list_processing_jobs(self, **params: Any) -> dict[str, Any]:
-        query = {k: v for k, v in params.items() if v is not None}
-        return self._request("GET", "/api/v1/processing-jobs", params=query)
+        return self._list("/api/v1/processing-jobs", params)
 
     def iter_processing_jobs(self, **params: Any) -> Iterator[dict[str, Any]]:
         return self._iter_pages(self.list_processing_jobs, "ProcessingJobSummaries", params)
@@ -291,7 +278,6 @@ class Client:
     ) -> dict[str, Any]:
         """Wait until the job is Completed, Failed or Stopped and return its description; ``on_log`` gets
         (host, text) for every log event as it arrives."""
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         after = 0
 
         def drain() -> None:
@@ -304,15 +290,20 @@ class Client:
                     return
                 after = page["NextSeq"]
 
-        while True:
+        def describe() -> dict[str, Any]:
             drain()
-            desc = self.describe_processing_job(name)
-            if desc["ProcessingJobStatus"] in ("Completed", "Failed", "Stopped"):
-                drain()  # what the instances wrote last
-                return desc
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"Processing job {name!r} still {desc['ProcessingJobStatus']} after {timeout_s} s")
-            time.sleep(poll_s)
+            return self.describe_processing_job(name)
+
+        desc = _poll(
+            describe,
+            lambda d: d["ProcessingJobStatus"] in ("Completed", "Failed", "Stopped"),
+            f"Processing job {name!r}",
+            "ProcessingJobStatus",
+            poll_s=poll_s,
+            timeout_s=timeout_s,
+        )
+        drain()  # what the instances wrote last
+        return desc
 
     # -- artifacts ------------------------------------------------------------------------------------
     def upload_directory(self, path: str | os.PathLike[str]) -> str:
@@ -383,8 +374,7 @@ class Client:
 
     def list_models(self, **params: Any) -> dict[str, Any]:
         """One page: ``NameContains``, ``SortBy``, ``SortOrder``, ``MaxResults``, ``NextToken``."""
-        clean = {k: v for k, v in params.items() if v is not None}
-        return self._request("GET", "/api/v1/models", params=clean)
+        return self._list("/api/v1/models", params)
 
     def iter_models(self, **params: Any) -> Iterator[dict[str, Any]]:
         yield from self._iter_pages(self.list_models, "Models", params)
@@ -401,8 +391,7 @@ class Client:
         return self._request("GET", f"/api/v1/endpoint-configs/{name}")
 
     def list_endpoint_configs(self, **params: Any) -> dict[str, Any]:
-        clean = {k: v for k, v in params.items() if v is not None}
-        return self._request("GET", "/api/v1/endpoint-configs", params=clean)
+        return self._list("/api/v1/endpoint-configs", params)
 
     def delete_endpoint_config(self, name: str) -> None:
         """Refused with ``ResourceInUse`` while an endpoint (even a Deleting one) still uses the config."""
@@ -421,8 +410,7 @@ class Client:
 
     def list_endpoints(self, **params: Any) -> dict[str, Any]:
         """One page: ``StatusEquals``, ``NameContains``, ``SortBy``, ``SortOrder``, ``MaxResults``, ``NextToken``."""
-        clean = {k: v for k, v in params.items() if v is not None}
-        return self._request("GET", "/api/v1/endpoints", params=clean)
+        return self._list("/api/v1/endpoints", params)
 
     def iter_endpoints(self, **params: Any) -> Iterator[dict[str, Any]]:
         yield from self._iter_pages(self.list_endpoints, "Endpoints", params)
@@ -523,8 +511,7 @@ class Client:
         return self._request("GET", f"/api/v1/transform-jobs/{name}")
 
     def list_transform_jobs(self, **params: Any) -> dict[str, Any]:
-        query = {k: v for k, v in params.items() if v is not None}
-        return self._request("GET", "/api/v1/transform-jobs", params=query)
+        return self._list("/api/v1/transform-jobs", params)
 
     def iter_transform_jobs(self, **params: Any) -> Iterator[dict[str, Any]]:
         return self._iter_pages(self.list_transform_jobs, "TransformJobSummaries", params)
@@ -542,16 +529,15 @@ class Client:
     ) -> dict[str, Any]:
         """Wait until the job is Completed, Failed or Stopped and return its description; ``on_progress``
         gets each description while it runs."""
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while True:
-            desc = self.describe_transform_job(name)
-            if desc["TransformJobStatus"] in ("Completed", "Failed", "Stopped"):
-                return desc
-            if on_progress is not None:
-                on_progress(desc)
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"Transform job {name!r} still {desc['TransformJobStatus']} after {timeout_s} s")
-            time.sleep(poll_s)
+        return _poll(
+            lambda: self.describe_transform_job(name),
+            lambda d: d["TransformJobStatus"] in ("Completed", "Failed", "Stopped"),
+            f"Transform job {name!r}",
+            "TransformJobStatus",
+            poll_s=poll_s,
+            timeout_s=timeout_s,
+            on_each=on_progress,
+        )
 
     # -- hosting: invocations (the router, not the control plane) ------------------------------------
     def runtime_url(self, *, refresh: bool = False) -> str:
@@ -671,8 +657,7 @@ class Client:
         return list(self._iter_pages(lambda **p: self._dead_letters(name, **p), "DeadLetters", {}))
 
     def _dead_letters(self, name: str, **params: Any) -> dict[str, Any]:
-        clean = {k: v for k, v in params.items() if v is not None}
-        return self._request("GET", f"/api/v1/functions/{name}/dead-letters", params=clean)
+        return self._list(f"/api/v1/functions/{name}/dead-letters", params)
 
     def replay_dead_letter(self, name: str, request_id: str) -> None:
         self._request("POST", f"/api/v1/functions/{name}/dead-letters/{request_id}/replay")
@@ -684,7 +669,7 @@ class Client:
         return self._request("GET", f"/api/v1/map-runs/{name}")
 
     def list_map_runs(self, **params: Any) -> dict[str, Any]:
-        return self._request("GET", "/api/v1/map-runs", params={k: v for k, v in params.items() if v is not None})
+        return self._list("/api/v1/map-runs", params)
 
     def stop_map_run(self, name: str) -> None:
         self._request("POST", f"/api/v1/map-runs/{name}/stop")
@@ -693,14 +678,19 @@ class Client:
         self._request("POST", f"/api/v1/map-runs/{name}/redrive")
 
     def wait_for_map_run(self, name: str, *, poll_s: float = 0.5, timeout_s: float | None = None) -> dict[str, Any]:
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while True:
-            desc = self.describe_map_run(name)
-            if desc["Status"] != "InProgress":
-                return desc
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"Map run {name!r} still InProgress after {timeout_s} s")
-            time.sleep(poll_s)
+        return _poll(
+            lambda: self.describe_map_run(name),
+            lambda d: d["Status"] != "InProgress",
+            f"Map run {name!r}",
+            "Status",
+            poll_s=poll_s,
+            timeout_s=timeout_s,
+        )
+
+    def _list(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One page of a List* call; parameters left as None are not sent."""
+        result: dict[str, Any] = self._request("GET", path, params={k: v for k, v in params.items() if v is not None})
+        return result
 
     @staticmethod
     def _iter_pages(
@@ -713,6 +703,32 @@ class Client:
             token = page.get("NextToken")
             if not token:
                 return
+
+
+def _poll(
+    describe: Callable[[], dict[str, Any]],
+    done: Callable[[dict[str, Any]], bool],
+    what: str,
+    status_key: str,
+    *,
+    poll_s: float,
+    timeout_s: float | None,
+    on_each: Callable[[dict[str, Any]], None] | None = None,
+    deadline: float | None = None,
+) -> dict[str, Any]:
+    """Describe until ``done``; TimeoutError naming the last status once ``timeout_s`` (None: no limit) has
+    passed, counted from now or from an earlier monotonic ``deadline`` the caller already started."""
+    if deadline is None and timeout_s is not None:
+        deadline = time.monotonic() + timeout_s
+    while True:
+        desc = describe()
+        if done(desc):
+            return desc
+        if on_each is not None:
+            on_each(desc)
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"{what} still {desc.get(status_key)} after {timeout_s} s")
+        time.sleep(poll_s)
 
 
 def _runtime_error(endpoint: str, resp: httpx.Response) -> KamadoError:
