@@ -15,7 +15,8 @@ from kamado.core.settings import Settings
 from kamado.hosting.service import MODEL
 from kamado.hosting.spec import CreateModelRequest
 from kamado.store.base import MetadataStore
-from kamado.store.records import ListQuery, ResourceRecord
+from kamado.store.listing import list_query
+from kamado.store.records import ResourceRecord
 from kamado.training.service import resolve_data_uri
 from kamado.transform.spec import CreateTransformJobRequest
 from kamado.transform.states import ALL, TransformJobStatus, sources
@@ -23,8 +24,6 @@ from kamado.transform.states import ALL, TransformJobStatus, sources
 KIND = "transform-job"
 INPUT_FIELD = "TransformInput.DataSource.S3DataSource.S3Uri"
 OUTPUT_FIELD = "TransformOutput.S3OutputPath"
-_SORT_BY = {"Name": "name", "CreationTime": "created_at", "Status": "state"}
-_SORT_ORDER = {"Ascending": "asc", "Descending": "desc"}
 
 
 def zero_progress() -> dict[str, int]:
@@ -118,24 +117,16 @@ class TransformService:
         max_results: int = 50,
         next_token: str | None = None,
     ) -> dict[str, Any]:
-        if status_equals is not None and status_equals not in ALL:
-            raise InvalidSpec(f"StatusEquals must be one of {ALL}.", details=[{"field": "StatusEquals"}])
-        if sort_by not in _SORT_BY or sort_order not in _SORT_ORDER:
-            raise InvalidSpec(
-                f"SortBy must be one of {sorted(_SORT_BY)} and SortOrder one of {sorted(_SORT_ORDER)}.",
-                details=[{"field": "SortBy"}],
-            )
-        if not 1 <= max_results <= 100:
-            raise InvalidSpec("MaxResults must be between 1 and 100.", details=[{"field": "MaxResults"}])
         page = self.store.list(
             KIND,
-            ListQuery(
-                states=[status_equals] if status_equals else None,
+            list_query(
+                statuses=ALL,
+                status_equals=status_equals,
                 name_contains=name_contains,
-                sort_by=_SORT_BY[sort_by],
-                sort_order=_SORT_ORDER[sort_order],
-                limit=max_results,
-                page_token=next_token,
+                sort_by=sort_by,
+                sort_order=sort_order,
+                max_results=max_results,
+                next_token=next_token,
             ),
         )
         summaries = [
