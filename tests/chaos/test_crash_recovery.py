@@ -437,11 +437,13 @@ class ChaosRun:
             restart_delay = self.rng.uniform(0.0, 1.5)
             kill_at = t_start + offset
             time.sleep(max(0.0, kill_at - time.monotonic()))
-            while True:  # fault schedule: seeded time, but never before some job is actually training
+            while True:  # fault schedule: seeded time, but never before some job's process is actually running
                 with contextlib.suppress(KamadoError):
                     snap = self.snapshot()
                     training = sorted(n for n, s in snap.items() if s.get("SecondaryStatus") == "Training")
-                    if training:
+                    # "Training" is set as the task is submitted; under load the script may not have started
+                    # yet. Wait for the script's own record, the evidence the checker uses afterwards.
+                    if training and self._processes_running():
                         break
                 assert time.monotonic() < kill_at + 30, f"seed {self.seed}: no job reached Training by kill #{k + 1}"
                 time.sleep(0.05)
@@ -460,6 +462,15 @@ class ChaosRun:
             thread.join(max(1.0, final_deadline - time.monotonic()))
         assert not errors, f"seed {self.seed}: a client thread failed: {errors[0]!r} ({self.tmp})"
         self.final = self._wait_all_terminal(final_deadline)
+
+    def _processes_running(self) -> list[str]:
+        """Jobs whose script has recorded a start, no end, and whose process is still alive."""
+        return [
+            name
+            for name, rec in self.job_records().items()
+            for (_attempt, pid), run in rec["runs"].items()
+            if run["end"] is None and os.path.exists(f"/proc/{pid}")
+        ]
 
     def _stopper(self, plan: JobPlan, at: float, deadline: float, errors: list[BaseException]) -> None:
         """Stop one job once it trains (whenever that is, outages included); retry until the stop is known."""
