@@ -2,34 +2,7 @@
 
 from __future__ import annotations
 
-from kamado.sdk.tuner import (
-    CategoricalParameter,
-    ContinuousParameter,
-    HyperbandStrategyConfig,
-    HyperparameterTuner,
-    HyperparameterTuningJobAnalytics,
-    IntegerParameter,
-    ParameterRange,
-    StrategyConfig,
-    TuningJob,
-    TuningJobCompletionCriteriaConfig,
-    TuningJobFailed,
-    WarmStartConfig,
-    WarmStartTypes,
-)
+from kamado.sdk import tuner as _impl
+from kamado.sdk.tuner import *  # noqa: F403  (the same names, under SageMaker's module path)
 
-__all__ = [
-    "CategoricalParameter",
-    "ContinuousParameter",
-    "HyperbandStrategyConfig",
-    "HyperparameterTuner",
-    "HyperparameterTuningJobAnalytics",
-    "IntegerParameter",
-    "ParameterRange",
-    "StrategyConfig",
-    "TuningJob",
-    "TuningJobCompletionCriteriaConfig",
-    "TuningJobFailed",
-    "WarmStartConfig",
-    "WarmStartTypes",
-]
+__all__ = list(_impl.__all__)

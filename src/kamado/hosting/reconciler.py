@@ -144,6 +144,8 @@ class HostingReconciler(ReconcileLoop):
 
     # -- routing table --------------------------------------------------------------------------------------
     def _publish(self) -> None:
+        # Read again rather than reuse this pass's records: a delete or update that raced the pass must leave
+        # the routing table now, not one pass later.
         endpoints = {
             rec.name: route for rec in self.store.list_in_states(ENDPOINT, LIVE_STATES) if (route := _route(rec))
         }
