@@ -313,7 +313,11 @@ class ExecutorContract:
         assert wait_for(restarted, again) == status
 
     def test_supervisor_killed_is_lost_with_reason(self, executor: Executor, tmp_path: Path) -> None:
-        code = "import os, time\nopen('pid', 'w').write(str(os.getpid()))\ntime.sleep(300)"
+        # Written to a temporary name and renamed, so the file is never seen empty.
+        code = (
+            "import os, time\nopen('pid.tmp', 'w').write(str(os.getpid()))\n"
+            "os.rename('pid.tmp', 'pid')\ntime.sleep(300)"
+        )
         spec = self.make_spec(tmp_path, [PY, "-c", code])
         handle = executor.submit(spec)
         wait_path(Path(spec.workdir) / "pid")
