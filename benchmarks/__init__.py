@@ -40,6 +40,9 @@ BENCHMARKS = (
     "b9_autoscale",
     "b10_rollout",
     "b11_transform_throughput",
+    "b12_console",
+    "b13_pipelines",
+    "asl_conformance",
 )
 REQUIRED_KEYS = (
     "benchmark", "figures", "comparator", "ratio", "goal", "nproc", "cpu_model", "python_version",

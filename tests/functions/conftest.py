@@ -54,6 +54,25 @@ def batch_sum(event, context):
 
 def bad_async(event, context):
     raise RuntimeError("nope")
+
+def die(event, context):
+    import sys
+    print("goodbye from the handler", file=sys.stderr, flush=True)
+    os._exit(event.get("code", 7))
+
+def die_once(event, context):
+    # the worker dies (exit 9) the first time it meets item 37: the calls queued behind it were never run
+    marker = os.path.join(os.environ["MARKERS"], "died")
+    if event["x"] == 37 and not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(9)
+    return event["x"]
+
+def inc(event, context):
+    return event + 1
+
+def whoami(event, context):
+    return {"pid": os.getpid(), "ppid": os.getppid()}
 """
 
 

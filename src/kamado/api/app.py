@@ -10,13 +10,25 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 import kamado
+from kamado.api.auth import install_security
 from kamado.api.errors import install_error_handlers
 from kamado.api.limits import BodyLimitMiddleware
 from kamado.api.platform import Platform
-from kamado.api.routes import artifacts, functions, hosting, processing, training, transform, tuning
+from kamado.api.routes import (
+    artifacts,
+    functions,
+    hosting,
+    pipelines,
+    processing,
+    schedules,
+    training,
+    transform,
+    tuning,
+)
 from kamado.compute.executor import Executor
 from kamado.core.settings import Settings
 from kamado.functions.service import MAX_PAYLOAD_BYTES
+from kamado.web import mount_console
 
 UPLOAD_LIMIT = 10 << 30
 
@@ -91,10 +103,14 @@ def create_app(
     app.include_router(transform.router, prefix="/api/v1")
     app.include_router(processing.router, prefix="/api/v1")
     app.include_router(functions.router, prefix="/api/v1")
+    app.include_router(pipelines.router, prefix="/api/v1")
+    app.include_router(schedules.router, prefix="/api/v1")
 
     @app.get("/api/v1/runtime", tags=["hosting"])
     def runtime() -> dict[str, str]:
         """Where to send InvokeEndpoint requests: the router (data plane), started here if needed."""
         return {"Url": platform.runtime_url()}
 
+    mount_console(app)
+    install_security(app, platform, settings)  # last, so outermost: no unauthorized request reaches a route
     return app

@@ -22,6 +22,11 @@ from kamado.functions.runner import MapRunner
 from kamado.functions.service import FunctionService
 from kamado.hosting.reconciler import HostingReconciler
 from kamado.hosting.service import HostingService
+from kamado.pipelines.integrations import Integrations
+from kamado.pipelines.runner import ExecutionRunner
+from kamado.pipelines.scheduler import Scheduler
+from kamado.pipelines.schedules import ScheduleService
+from kamado.pipelines.service import PipelineService
 from kamado.processing.reconciler import ProcessingReconciler
 from kamado.processing.service import ProcessingService
 from kamado.store.base import MetadataStore
@@ -85,6 +90,8 @@ class Platform:
     processing: ProcessingService
     functions: FunctionService
     map_runs: MapRunService
+    pipelines: PipelineService
+    schedules: ScheduleService
     reconcilers: list[Any] = field(default_factory=list)
     owner: str = field(default_factory=lambda: _owner_id(os.getpid()))
     _closing: threading.Event = field(default_factory=threading.Event)
@@ -102,7 +109,11 @@ class Platform:
         hoster = HostingReconciler(store, artifacts, executor, settings, hosting)
         hosting.router_url = hoster.router_url
         hosting.router_stats = hoster.stats_if_running
-        functions = FunctionService(store, artifacts, settings)
+        functions = FunctionService(store, artifacts, settings, executor)
+        transform = TransformService(store, artifacts, settings)
+        processing = ProcessingService(store, artifacts, settings, capacity=executor.capacity())
+        integrations = Integrations(functions, training, tuning, hosting, transform, processing)
+        pipelines = PipelineService(store, settings, check_resources=integrations.check_definition)
         platform = cls(
             settings=settings,
             store=store,
@@ -112,10 +123,12 @@ class Platform:
             tuning=tuning,
             hosting=hosting,
             hoster=hoster,
-            transform=TransformService(store, artifacts, settings),
-            processing=ProcessingService(store, artifacts, settings, capacity=executor.capacity()),
+            transform=transform,
+            processing=processing,
             functions=functions,
             map_runs=MapRunService(store, artifacts, functions),
+            pipelines=pipelines,
+            schedules=ScheduleService(store, artifacts, pipelines),
         )
         trainer = TrainingReconciler(store, artifacts, executor, settings)
         platform.reconcilers.append(trainer)
@@ -127,9 +140,17 @@ class Platform:
         platform.reconcilers.append(TransformReconciler(store, artifacts, executor, settings))
         # Processing instances queue on the training reconciler's ledger: one account of the machine.
         platform.reconcilers.append(ProcessingReconciler(store, artifacts, executor, settings, ledger=trainer.ledger))
-        # Functions run in warm worker pools this process supervises (user code only in the children).
+        # Functions run in warm pools of executor tasks (user code only in the workers).
         platform.reconcilers.append(AsyncInvoker(functions, interval_s=settings.reconcile_interval_s))
         platform.reconcilers.append(MapRunner(platform.map_runs, interval_s=settings.reconcile_interval_s))
+        # Pipeline executions: the interpreter's transitions recorded durably, Task work through the services.
+        runner = ExecutionRunner(pipelines, integrations, interval_s=settings.reconcile_interval_s)
+        integrations.on_done = runner.wake
+        platform.reconcilers.append(runner)
+        # Schedules and triggers start executions; a start wakes the runner at once.
+        platform.reconcilers.append(
+            Scheduler(platform.schedules, interval_s=max(settings.reconcile_interval_s, 0.5), on_start=runner.wake)
+        )
         return platform
 
     def runtime_url(self) -> str:

@@ -20,7 +20,9 @@ from typing import Any
 import uvicorn
 
 from kamado.api.app import create_app
-from kamado.core.errors import InvalidSpec, ResourceInUse
+from kamado.api.auth import required_for
+from kamado.api.preflight import require_reachable
+from kamado.core.errors import ResourceInUse
 from kamado.core.settings import Settings
 
 log = logging.getLogger("kamado.server")
@@ -50,14 +52,11 @@ def serve(
     log_level: str = "info",
     insecure_remote: bool = False,
 ) -> None:
-    if settings.host not in LOOPBACK and not insecure_remote:
-        # Anyone who can reach the server can run code on it; without authentication only loopback is safe.
-        raise InvalidSpec(
-            f"Refusing to listen on {settings.host}: kamado has no token authentication yet, so anyone who can "
-            "reach that address could run code here. Keep the default 127.0.0.1 and use an SSH tunnel or an "
-            "authenticating reverse proxy, or pass --insecure-remote to accept the risk.",
-            details=[{"field": "host", "message": "non-loopback address without authentication"}],
-        )
+    # Off loopback, auth "auto" requires a token on every route but /healthz; "off" is refused there.
+    require_token = required_for(settings)
+    require_reachable(settings)  # an unreachable database or bucket: one clear paragraph, not a traceback
+    if insecure_remote:
+        log.warning("--insecure-remote has no effect any more: API tokens protect non-loopback servers")
     logging.basicConfig(
         level=getattr(logging, log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -67,6 +66,7 @@ def serve(
     logging.getLogger("httpx").setLevel(logging.WARNING)
     lock = _acquire_home_lock(settings.home)
     sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accepted sockets: no Nagle stalls
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((settings.host, settings.port))
     host, port = sock.getsockname()[:2]
@@ -97,6 +97,11 @@ def serve(
             watcher = asyncio.create_task(_idle_watch(server, app, idle_shutdown_s))
         _write_info(info_file, url)
         log.info("kamado server %s listening on %s (home %s)", app.version, url, settings.home)
+        token_file = app.state.security.token_file
+        if require_token:
+            log.info("API tokens are required; the admin token is in %s (mode 0600)", token_file)
+        else:
+            log.info("loopback: requests without a token act as the local admin (token file %s)", token_file)
         try:
             await server.serve(sockets=[sock])
         finally:

@@ -43,10 +43,16 @@ def _open_local(url: str) -> ArtifactStore:
 
 
 def _open_s3(url: str) -> ArtifactStore:
-    raise InvalidSpec(
-        "S3 artifact stores need the s3 extra; not available yet. Use a local path or file:// URL for now.",
-        details=[{"field": "artifact_store_url", "message": "s3 backend not available"}],
-    )
+    try:
+        from kamado.artifacts.s3 import S3ArtifactStore
+
+        return S3ArtifactStore.from_url(url)  # imports s3fs lazily, on the first s3:// URL
+    except ImportError as exc:  # s3fs (or botocore) missing: say which extra brings it
+        raise InvalidSpec(
+            f"S3 artifact stores need the s3 extra ({exc.name or 's3fs'} is not installed); "
+            "run `pip install 'kamado[s3]'` on the server, or use a local path or file:// URL.",
+            details=[{"field": "artifact_store_url", "message": "s3fs is not installed"}],
+        ) from None
 
 
 #: Built-in backends by URL scheme; '' is a plain filesystem path.

@@ -114,7 +114,10 @@ def dead_letters(
 @app.command("map")
 def map_command(
     function: Annotated[str, typer.Argument(help="Function to run on every item.")],
-    items: Annotated[str, typer.Option(help="A .json / .jsonl / .csv file, or an artifact prefix URI.")],
+    items: Annotated[str | None, typer.Option(help="A .json / .jsonl / .csv file, or an artifact prefix URI.")] = None,
+    from_run: Annotated[
+        str | None, typer.Option(help="Chain: take a Succeeded map run's outputs (in item order) as the items.")
+    ] = None,
     concurrency: Annotated[int, typer.Option(help="MaxConcurrency (0: the function's reserved concurrency).")] = 0,
     batch_size: Annotated[int, typer.Option(help="Items per call ({'Items': [...]}).")] = 1,
     tolerated_failure_percentage: Annotated[float, typer.Option(help="Failed items allowed, in %.")] = 0.0,
@@ -122,10 +125,20 @@ def map_command(
     wait: Annotated[bool, typer.Option(help="Show a progress bar until the run ends.")] = True,
     output: OutputOpt = Output.table,
 ) -> None:
-    """Run FUNCTION over every item, with a live progress bar (Ctrl-C leaves the run going)."""
+    """Run FUNCTION over every item, with a live progress bar (Ctrl-C leaves the run going).
+
+    Items come from --items, or from a finished stage with --from-run: `kamado map clean --items raw.jsonl`
+    then `kamado map embed --from-run <that run>`."""
     from kamado.sdk.functions import map as start_map
 
-    source: Any = items if Path(items).is_file() or "://" not in items else {"Uri": items, "Format": "prefix"}
+    if (items is None) == (from_run is None):
+        raise typer.BadParameter("give exactly one of --items or --from-run", param_hint="--items / --from-run")
+    source: Any
+    if from_run is not None:
+        source = {"MapRun": from_run}
+    else:
+        assert items is not None
+        source = items if Path(items).is_file() or "://" not in items else {"Uri": items, "Format": "prefix"}
     with _session() as c:
         run = start_map(
             function,

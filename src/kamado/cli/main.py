@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,29 +91,43 @@ def server(
     port: Annotated[int | None, typer.Option(min=0, max=65535, help="Port (0 picks a free one).")] = None,
     home: Annotated[Path | None, typer.Option(help="KAMADO_HOME: metadata, artifacts, job dirs.")] = None,
     database_url: Annotated[str | None, typer.Option(help="sqlite:///path or postgresql://...")] = None,
-    artifacts: Annotated[str | None, typer.Option(help="Artifact store: a directory or file:// URI.")] = None,
+    artifacts: Annotated[
+        str | None, typer.Option(help="Artifact store: a directory, file:// URI or s3://bucket/prefix.")
+    ] = None,
+    executor: Annotated[str | None, typer.Option(help="Where tasks run (KAMADO_EXECUTOR): local.")] = None,
     idle_shutdown: Annotated[float, typer.Option(help="Exit after this many idle seconds (0 = never).")] = 0,
     log_level: Annotated[str, typer.Option()] = "info",
     insecure_remote: Annotated[
-        bool, typer.Option(help="Allow a non-loopback --host although there is no authentication yet.")
+        bool, typer.Option(help="No effect (kept for old scripts): API tokens protect non-loopback hosts.")
     ] = False,
+    auth: Annotated[str | None, typer.Option(help="API tokens: auto (default), required, off (loopback only).")] = None,
 ) -> None:
     """Run the kamado server (control plane and reconcilers) in the foreground."""
     from kamado.api.server import serve
     from kamado.core.settings import Settings
 
-    overrides: dict[str, Any] = {"home": home, "database_url": database_url, "artifacts_url": artifacts}
+    overrides: dict[str, Any] = {
+        "home": home,
+        "database_url": database_url,
+        "artifacts_url": artifacts,
+        "executor": executor,
+    }
     if host:
         overrides["host"] = host
     if port is not None:
         overrides["port"] = port
+    if auth:
+        overrides["auth"] = auth
     settings = Settings.from_env(**overrides)
     if home is not None and database_url is None:
         settings = Settings.from_env(
             **{
                 **overrides,
-                "database_url": f"sqlite:///{Path(home).resolve() / 'kamado.db'}",
-                "artifacts_url": artifacts or str(Path(home).resolve() / "artifacts"),
+                "database_url": os.environ.get("KAMADO_DATABASE_URL")
+                or f"sqlite:///{Path(home).resolve() / 'kamado.db'}",
+                "artifacts_url": artifacts
+                or os.environ.get("KAMADO_ARTIFACTS")
+                or str(Path(home).resolve() / "artifacts"),
             }
         )
     try:
@@ -610,9 +625,12 @@ def demo() -> None:
 
 
 # Hosting commands live in their own module; importing it registers them on ``app``.
+from kamado.cli import doctor as _doctor  # noqa: E402, F401
 from kamado.cli import functions as _functions  # noqa: E402, F401
 from kamado.cli import hosting as _hosting  # noqa: E402, F401
+from kamado.cli import pipelines as _pipelines  # noqa: E402, F401
 from kamado.cli import processing as _processing  # noqa: E402, F401
+from kamado.cli import security as _security  # noqa: E402, F401
 from kamado.cli import transform as _transform  # noqa: E402, F401
 
 if __name__ == "__main__":

@@ -19,13 +19,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from kamado.compute import shim as _shim
 from kamado.compute.executor import Executor, ExecutorCapabilities
+from kamado.compute.gpus import GpuAllocator, detect_gpu_ids
 from kamado.compute.taskspec import Resources, TaskHandle, TaskSpec, TaskState, TaskStatus
 from kamado.core.errors import InvalidSpec, NotFound, ResourceInUse, ServiceUnavailable
 
@@ -58,6 +60,7 @@ class LocalExecutor(Executor):
         max_cpus: float | None = None,
         max_memory_mb: int | None = None,
         max_gpus: int | None = None,
+        gpu_ids: Sequence[str] | None = None,
     ) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -65,6 +68,9 @@ class LocalExecutor(Executor):
         self.max_cpus = max_cpus
         self.max_memory_mb = max_memory_mb
         self.max_gpus = max_gpus
+        ids = list(gpu_ids) if gpu_ids is not None else detect_gpu_ids()
+        # Tasks that ask for GPUs get their own via CUDA_VISIBLE_DEVICES (see compute/gpus.py).
+        self.gpus = GpuAllocator(self.root, ids if max_gpus is None else ids[:max_gpus])
         self._end_listeners: list[Callable[[str], None]] = []
 
     # ------------------------------------------------------------------------------------- contract
@@ -80,8 +86,7 @@ class LocalExecutor(Executor):
     def capacity(self) -> Resources:
         cpus = self.max_cpus if self.max_cpus is not None else _usable_cpus()
         memory = self.max_memory_mb if self.max_memory_mb is not None else _physical_memory_mb()
-        gpus = self.max_gpus if self.max_gpus is not None else _count_gpus()
-        return Resources(cpus=cpus, memory_mb=memory, gpus=gpus)
+        return Resources(cpus=cpus, memory_mb=memory, gpus=len(self.gpus.ids))
 
     def submit(self, spec: TaskSpec) -> TaskHandle:
         _validate(spec)
@@ -94,12 +99,28 @@ class LocalExecutor(Executor):
             fcntl.flock(fd, fcntl.LOCK_EX)
             launch = _shim.read_json(str(state_dir / "launch.json"))
             if launch is None and not (state_dir / "status.json").exists():
+                spec = self._with_gpus(spec, state_dir)
                 _shim.write_json_atomic(str(state_dir / "spec.json"), spec.to_json())
                 launch = self._spawn(state_dir)
                 _shim.write_json_atomic(str(state_dir / "launch.json"), launch)
         finally:
             os.close(fd)
         return self._handle(spec.task_id, state_dir, launch)
+
+    def _with_gpus(self, spec: TaskSpec, state_dir: Path) -> TaskSpec:
+        """The spec with its own GPUs in ``CUDA_VISIBLE_DEVICES``. On a machine with GPUs, a task that asked for
+        none gets an empty list, so it cannot use (and slow down) another task's device."""
+        if spec.resources.gpus <= 0:
+            if not self.gpus.ids or "CUDA_VISIBLE_DEVICES" in spec.env:
+                return spec
+            return replace(spec, env={**spec.env, "CUDA_VISIBLE_DEVICES": "", "NVIDIA_VISIBLE_DEVICES": "void"})
+        try:
+            ids = self.gpus.assign(state_dir, spec.resources.gpus, task_id=spec.task_id)
+        except Exception:
+            shutil.rmtree(state_dir, ignore_errors=True)  # as if never submitted: a later submit tries again
+            raise
+        devices = ",".join(ids)
+        return replace(spec, env={**spec.env, "CUDA_VISIBLE_DEVICES": devices, "NVIDIA_VISIBLE_DEVICES": devices})
 
     def poll(self, handle: TaskHandle) -> TaskStatus:
         state_dir = self._dir_of(handle)
@@ -507,11 +528,3 @@ def _cgroup_memory_limit() -> int | None:
         if text.isdigit():
             return int(text)
     return None
-
-
-def _count_gpus() -> int:
-    """NVIDIA devices visible here (``/dev/nvidia0``...); cheap, and needs no driver library."""
-    try:
-        return sum(1 for name in os.listdir("/dev") if name.startswith("nvidia") and name[6:].isdigit())
-    except OSError:
-        return 0

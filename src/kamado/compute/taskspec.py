@@ -33,7 +33,8 @@ class TaskSpec:
     #: Unique per attempt, e.g. ``training-job/my-job/1``; submit is idempotent by it.
     task_id: str
     command: list[str]
-    #: The complete environment of the task (the executor adds nothing but PATH/HOME/LANG if absent).
+    #: The complete environment of the task (the executor adds nothing but PATH/HOME/LANG if absent, and
+    #: ``CUDA_VISIBLE_DEVICES`` with the task's own GPUs on a machine that has GPUs).
     env: dict[str, str]
     #: Private working directory (cwd); must exist.
     workdir: str

@@ -39,6 +39,8 @@ class Settings:
     #: Where the inference router (the data plane) listens; port 0 picks a free one at its first start.
     router_host: str = DEFAULT_HOST
     router_port: int = 0
+    #: API tokens: "auto" (required unless bound to loopback), "required", "off" (loopback only).
+    auth: str = "auto"
     region: str = "local"
     account: str = "000000000000"
 
@@ -56,6 +58,7 @@ class Settings:
             "opt_ml_namespace": env.get("KAMADO_OPT_ML_NAMESPACE", "auto"),
             "router_host": env.get("KAMADO_ROUTER_HOST", DEFAULT_HOST),
             "router_port": int(env.get("KAMADO_ROUTER_PORT", "0")),
+            "auth": env.get("KAMADO_AUTH", "auto"),
         }
         if env.get("KAMADO_MAX_CPUS"):
             values["max_cpus"] = float(env["KAMADO_MAX_CPUS"])

@@ -63,6 +63,15 @@ class AsyncInvoker(ReconcileLoop):
         if to == "Queued":
             self.wake()
 
+    def start(self) -> None:
+        # Runs once this server holds the controller lease: the worker tasks of a server that was killed
+        # (kill -9, OOM) before it could close its pools are stopped now, not left running.
+        try:
+            self.service.pools.sweep_stale()
+        except Exception:
+            log.exception("stopping a previous server's function workers failed")
+        super().start()
+
     def stop(self, timeout: float = 10.0) -> None:
         super().stop(timeout)
         self.steps.shutdown()

@@ -1,11 +1,13 @@
 """Map runs: one function over many items (Step Functions' Distributed Map, ItemReader to ResultWriter).
 
-Create reads and checks every item (a parse error names the line), stores them as JSON-lines chunks in the
-artifact store and the run as a ``map-run`` resource. The runner (:mod:`kamado.functions.runner`) dispatches
-calls to the function's warm pool, retries failed calls with backoff, and writes each chunk's outcomes as one JSON-lines
-object when the chunk is finished, then records the chunk as done in the run's status. A restarted server
-re-runs only chunks not recorded as done, so no item is lost and no result is written twice; ``manifest.json``
+Create reads and checks every item (a parse error names the line), stores them as one JSON-lines object in
+the artifact store (split into chunks by line number) and the run as a ``map-run`` resource. The runner
+(:mod:`kamado.functions.runner`) dispatches calls to the function's warm pool, retries failed calls with
+backoff, and writes each chunk's outcomes as one JSON-lines object when the chunk is finished, then records
+the chunk as done in the run's status. A restarted server re-runs only chunks not recorded as done, so no
+item is lost and no result is written twice; ``manifest.json``
 lists succeeded and failed items at the end. Stop ends a run as ``Aborted``; redrive re-runs failed items.
+Runs chain: ``ItemSource: {"MapRun": name}`` takes a Succeeded run's outputs, in item order, as the items.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from kamado.artifacts.base import ArtifactStore
 from kamado.core.clock import iso_time
 from kamado.core.errors import IllegalTransition, InvalidSpec, NotFound
 from kamado.core.names import arn, unique_name
-from kamado.functions.items import read_items
+from kamado.functions.items import encode_items, item_lines
 from kamado.functions.service import FunctionService
 from kamado.functions.spec import StartMapRunRequest
 from kamado.store.base import MetadataStore
@@ -30,8 +32,18 @@ STATES = ("InProgress", "Succeeded", "Failed", "Aborted")
 MAX_ITEMS = 1_000_000
 
 
-def _chunk_size(batch: int) -> int:
-    return batch * max(1, 256 // batch)
+#: Items per chunk, the unit of result files and of progress that survives a crash: about a sixteenth of the
+#: run, within these bounds (each chunk costs a durable write; a crash re-runs the chunks in flight).
+MIN_CHUNK, MAX_CHUNK = 256, 4096
+
+
+def _chunk_size(batch: int, total: int) -> int:
+    base = min(MAX_CHUNK, max(MIN_CHUNK, total // 16))
+    return batch * max(1, base // batch)
+
+
+def items_key(run: str) -> str:
+    return f"map-runs/{run}/items.jsonl"
 
 
 class MapRunService:
@@ -44,9 +56,13 @@ class MapRunService:
 
     def create(self, req: StartMapRunRequest) -> ResourceRecord:
         fn = self.functions.get(req.FunctionName)
-        items = read_items(self.artifacts, req)
-        if len(items) > MAX_ITEMS:
-            raise InvalidSpec(f"A map run takes at most {MAX_ITEMS} items; this one has {len(items)}.")
+        source_run = req.ItemSource.MapRun if req.ItemSource is not None else None
+        if source_run is not None:
+            lines = encode_items(self.chained_items(source_run))
+        else:
+            lines = item_lines(self.artifacts, req)
+        if len(lines) > MAX_ITEMS:
+            raise InvalidSpec(f"A map run takes at most {MAX_ITEMS} items; this one has {len(lines)}.")
         name = req.MapRunName or unique_name(f"{req.FunctionName}-map")
         if req.ResultPrefix is not None:
             try:
@@ -67,11 +83,10 @@ class MapRunService:
             from kamado.core.errors import ResourceInUse
 
             raise ResourceInUse(f"Map run '{name}' already exists; pick another MapRunName.")
-        size = _chunk_size(req.BatchSize)
-        chunks = (len(items) + size - 1) // size
-        for c in range(chunks):
-            lines = "".join(json.dumps(it, separators=(",", ":")) + "\n" for it in items[c * size : (c + 1) * size])
-            self.artifacts.put_bytes(f"map-runs/{name}/items/{c:05d}.jsonl", lines.encode())
+        size = _chunk_size(req.BatchSize, len(lines))
+        chunks = (len(lines) + size - 1) // size
+        # One object for all the items (one durable write, not one per chunk); chunk c is lines [c*size, ...).
+        self.artifacts.put_bytes(items_key(name), ("\n".join(lines) + "\n").encode())
         return self.store.create(
             kind=KIND,
             name=name,
@@ -79,8 +94,9 @@ class MapRunService:
             state="InProgress",
             spec=req.model_dump(mode="json", exclude={"Items"}, exclude_none=True),
             status={
-                "Total": len(items),
+                "Total": len(lines),
                 "ChunkSize": size,
+                "ItemsLayout": "single",
                 "Chunks": chunks,
                 "Done": {},
                 "Retried": 0,
@@ -92,6 +108,45 @@ class MapRunService:
             parent=fn.name,
             tags=req.Tags,
         )
+
+    def chained_items(self, run_name: str) -> list[Any]:
+        """The items of a run chained from ``run_name``: that run's succeeded outputs, in item order.
+
+        Only a Succeeded run is a stable source (an InProgress one is still writing; a Failed or Aborted one
+        should be redriven first, so the next stage does not silently run on a partial set).
+        """
+        field = [{"field": "ItemSource.MapRun", "message": run_name}]
+        try:
+            rec = self.store.get(KIND, run_name)
+        except NotFound:
+            raise NotFound(
+                f"ItemSource.MapRun: could not find map run '{run_name}' to take items from; name an existing run.",
+                details={"field": "ItemSource.MapRun", "MapRunName": run_name},
+            ) from None
+        if rec.state != "Succeeded":
+            hint = "wait for it to end" if rec.state == "InProgress" else "redrive it until it succeeds"
+            raise InvalidSpec(
+                f"ItemSource.MapRun: map run '{run_name}' is {rec.state}; only a Succeeded run's results can be "
+                f"the items of another run ({hint}).",
+                details=field,
+            )
+        st = rec.status
+        outputs: list[tuple[int, Any]] = []
+        for chunk in range(st["Chunks"]):
+            key = f"{st['ResultPrefix']}/results-{chunk:05d}.jsonl"
+            if not self.artifacts.exists(key):
+                continue
+            for line in self.artifacts.get_bytes(key).decode().splitlines():
+                row = json.loads(line)
+                if row.get("Status") == "SUCCEEDED":
+                    outputs.append((row["Index"], row.get("Output")))
+        if not outputs:
+            raise InvalidSpec(
+                f"ItemSource.MapRun: map run '{run_name}' has no succeeded results to take as items.",
+                details=field,
+            )
+        outputs.sort(key=lambda pair: pair[0])
+        return [out for _, out in outputs]
 
     def get(self, name: str) -> ResourceRecord:
         try:
@@ -111,10 +166,10 @@ class MapRunService:
         running = 0
         eta = None
         live = self.live.get(rec.name) if rec.state == "InProgress" else None
-        if live is not None:
-            succeeded += live["succeeded"]
-            failed += live["failed"]
-            retried += live["retried"]
+        if live is not None:  # the runner's counts include the done chunks and are never behind the store's
+            succeeded = live["succeeded"]
+            failed = live["failed"]
+            retried = live["retried"]
             running = live["running"]
             finished = live["finished"]
             elapsed = time.time() - live["started"]

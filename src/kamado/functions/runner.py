@@ -17,17 +17,22 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from kamado.core.errors import IllegalTransition, NotFound
 from kamado.core.loop import ReconcileLoop
-from kamado.functions.maprun import KIND, MapRunService
+from kamado.functions.maprun import KIND, MapRunService, items_key
 from kamado.store.records import ResourceRecord
 
 log = logging.getLogger("kamado.functions")
 #: Backoff before retry n (1-based): ``RETRY_BASE_S * 2 ** (n - 1)``, capped.
 RETRY_BASE_S = 0.05
 RETRY_CAP_S = 5.0
+#: A worker gets its next batch before it finishes the current one only while at least this many calls per
+#: worker are queued: prefetching near the end would queue calls behind a straggler that another worker could
+#: have run (B4's 1% stragglers).
+PREFETCH_MIN_PER_WORKER = 16
 
 
 class MapRunner(ReconcileLoop):
@@ -85,19 +90,40 @@ class _Run:
         self.pending: dict[int, int] = {}
         self.finished: queue.Queue[int | None] = queue.Queue()
         self.aborted = threading.Event()
-        self.live = {"succeeded": 0, "failed": 0, "retried": 0, "running": 0, "finished": 0, "started": time.time()}
+        # The run's whole counts while it runs (done chunks included), so a reader never mixes a stale store
+        # record with newer in-memory counts: the counts it shows only ever go up.
+        self.live = {
+            "succeeded": sum(v[0] for v in self.done.values()),
+            "failed": sum(v[1] for v in self.done.values()),
+            "retried": int(self.status.get("Retried", 0)),
+            "running": 0,
+            "finished": 0,
+            "started": time.time(),
+        }
 
     def _key(self, what: str, chunk: int) -> str:
         if what == "items":
             return f"map-runs/{self.name}/items/{chunk:05d}.jsonl"
         return f"{self.status['ResultPrefix']}/results-{chunk:05d}.jsonl"
 
+    def _item_lines(self) -> Callable[[int], list[str]]:
+        """Chunk number -> its items' JSON lines: from the one items object, or (runs created by an older
+        server) from one object per chunk."""
+        size = self.status["ChunkSize"]
+        if self.status.get("ItemsLayout") != "single":
+            return lambda c: self.art.get_bytes(self._key("items", c)).decode().splitlines()
+        if len(self.done) == self.status["Chunks"]:
+            return lambda c: []
+        every = self.art.get_bytes(items_key(self.name)).decode().splitlines()
+        return lambda c: every[c * size : (c + 1) * size]
+
     def _load(self) -> None:
         size, batch = self.status["ChunkSize"], int(self.spec.get("BatchSize", 1))
+        item_lines = self._item_lines()
         for c in range(self.status["Chunks"]):
             if str(c) in self.done:
                 continue
-            lines = self.art.get_bytes(self._key("items", c)).decode().splitlines()
+            lines = item_lines(c)
             kept: dict[int, dict[str, Any]] = {}
             if self.art.exists(self._key("results", c)):  # a redrive keeps what succeeded before
                 for line in self.art.get_bytes(self._key("results", c)).decode().splitlines():
@@ -119,10 +145,10 @@ class _Run:
                 self.finished.put(c)
 
     def main(self) -> None:
-        self.svc.live[self.name] = self.live
         t0 = time.perf_counter()
         try:
             self._load()
+            self.svc.live[self.name] = self.live  # only once loaded: a half-loaded count would go backwards
             t_load = time.perf_counter()
             pool = self.svc.functions.pool(self.spec["FunctionName"])
             limit = int(self.spec.get("MaxConcurrency") or 0) or pool.cfg.max_workers
@@ -167,12 +193,15 @@ class _Run:
         finally:
             self.svc.live.pop(self.name, None)
 
-    def _next(self, workers: int) -> list[tuple[int, tuple[int, ...], int, float]] | None:
-        """Calls to send now: fewer per dispatch as the queue drains, so the tail stays balanced."""
+    def _next(self, workers: int, block: bool = True) -> list[tuple[int, tuple[int, ...], int, float]] | None:
+        """Calls to send now: fewer per dispatch as the queue drains, so the tail stays balanced. ``None`` when
+        the run has nothing left (or was aborted); ``[]`` when nothing is due now and ``block`` is false."""
         with self.lock:
             while True:
                 if self.aborted.is_set() or (not self.calls and self.in_flight == 0):
                     return None
+                if not block and len(self.calls) < workers * PREFETCH_MIN_PER_WORKER:
+                    return []  # near the tail, commit no more calls to a worker than it is running now
                 now = time.time()
                 want = max(1, min(64, len(self.calls) // (workers * 4)))
                 out: list[tuple[int, tuple[int, ...], int, float]] = []
@@ -188,6 +217,8 @@ class _Run:
                     self.in_flight += len(out)
                     self.live["running"] += sum(len(c[1]) for c in out)
                     return out
+                if not block:
+                    return out
                 # nothing due yet (retries backing off, or calls in flight elsewhere)
                 self.lock.release()
                 try:
@@ -196,15 +227,23 @@ class _Run:
                     self.lock.acquire()
 
     def _dispatch(self, pool: Any, workers: int) -> None:
+        """Feed one worker at a time through the pool's stream (two batches in flight per worker), until the
+        run has nothing left; a worker that fails is replaced by streaming again."""
         batch = int(self.spec.get("BatchSize", 1))
-        while True:
-            calls = self._next(workers)
+
+        def feed(block: bool) -> tuple[Any, list[Any]] | None:
+            calls = self._next(workers, block)
             if calls is None:
-                return
+                return None
             events = [self.items[c[1][0]] if batch == 1 else {"Items": [self.items[i] for i in c[1]]} for c in calls]
-            outcomes = pool.run(events)
+            return calls, events
+
+        def settle(calls: Any, outcomes: list[dict[str, Any]]) -> None:
             for call, outcome in zip(calls, outcomes, strict=True):
                 self._settle(call, outcome, batch)
+
+        while not pool.stream(feed, settle):
+            pass
 
     def _settle(self, call: tuple[int, tuple[int, ...], int, float], outcome: dict[str, Any], batch: int) -> None:
         chunk, idxs, attempt, _ = call
@@ -271,10 +310,7 @@ class _Run:
             with self.lock:
                 for key, (ok, bad) in counts.items():
                     self.done[key] = [ok, bad]
-                    self.live["succeeded"] -= ok
-                    self.live["failed"] -= bad
-                self.status["Retried"] = self.status.get("Retried", 0) + self.live["retried"]
-                self.live["retried"] = 0
+                self.status["Retried"] = self.live["retried"]
                 patch = {"Done": dict(self.done), "Retried": self.status["Retried"]}
             self.svc.store.update_status(KIND, self.name, patch)
 
@@ -295,7 +331,7 @@ class _Run:
         total = self.status["Total"]
         pending = total - len(succeeded) - len(failed)
         tolerated = float(self.spec.get("ToleratedFailurePercentage", 0.0))
-        patch: dict[str, Any] = {"StopTime": time.time(), "Retried": self.status.get("Retried", 0)}
+        patch: dict[str, Any] = {"StopTime": time.time(), "Retried": self.live["retried"]}
         if self.aborted.is_set() and pending:
             state = "Aborted"
         elif total and len(failed) * 100.0 / total > tolerated:

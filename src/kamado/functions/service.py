@@ -1,8 +1,9 @@
 """Functions behind the API: create (after checking the handler imports), describe, list, delete, invoke.
 
-User code never runs in this process: the import check at create is a short subprocess, and invocations go
-to the warm pool's worker processes. Asynchronous invocations are stored as ``function-invocation``
-resources (state ``Queued`` → ``Succeeded`` | ``DeadLetter``) that :mod:`kamado.functions.asyncq` runs.
+User code never runs in this process, and this process starts none: the import check at create is a short
+executor task, and invocations go to the warm pool's workers (executor tasks too). Asynchronous invocations
+are stored as ``function-invocation`` resources (state ``Queued`` → ``Succeeded`` | ``DeadLetter``) that
+:mod:`kamado.functions.asyncq` runs.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -20,12 +21,15 @@ from typing import Any
 
 from kamado.artifacts.base import ArtifactStore
 from kamado.artifacts.trees import materialize_tree, tree_exists
+from kamado.compute.executor import Executor
+from kamado.compute.taskspec import Limits, TaskHandle, TaskSpec, TaskState
 from kamado.core.clock import iso_time
-from kamado.core.errors import IllegalTransition, InvalidSpec, NotFound, PayloadTooLarge
+from kamado.core.errors import IllegalTransition, InvalidSpec, NotFound, PayloadTooLarge, ResourceInUse
 from kamado.core.names import arn
 from kamado.core.settings import Settings
 from kamado.functions.pool import FunctionConfig, Pools
 from kamado.functions.spec import CreateFunctionRequest
+from kamado.functions.worker_task import CHECK_PREFIX
 from kamado.store.base import MetadataStore
 from kamado.store.listing import list_query
 from kamado.store.records import ListQuery, ResourceRecord
@@ -45,31 +49,62 @@ _CHECK = (
 )
 
 
-def check_handler(source_dir: Path, handler: str, env: dict[str, str], *, timeout_s: float = 60.0) -> None:
-    """Import the handler in a throwaway interpreter; InvalidSpec with the error's last line if it fails."""
+def check_handler(
+    executor: Executor, source_dir: Path, handler: str, env: dict[str, str], *, timeout_s: float = 60.0
+) -> None:
+    """Import the handler in a throwaway interpreter, run as a short executor task (this process never runs
+    user code nor starts processes); InvalidSpec with the error's last line if it fails."""
     module, _, func = handler.rpartition(".")
-    proc_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", **env}
+    spec = TaskSpec(
+        task_id=f"{CHECK_PREFIX}{uuid.uuid4().hex}",
+        command=[sys.executable, "-I", "-c", _CHECK, str(source_dir), module, func],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", **env},
+        workdir=str(source_dir),
+        limits=Limits(max_runtime_s=timeout_s, stop_grace_s=0.0),
+    )
+    handle = executor.submit(spec)
     try:
-        proc = subprocess.run(
-            [sys.executable, "-I", "-c", _CHECK, str(source_dir), module, func],
-            capture_output=True,
-            text=True,
-            env=proc_env,
-            cwd=str(source_dir),
-            timeout=timeout_s,
-        )
-    except subprocess.TimeoutExpired:
-        raise InvalidSpec(
-            f"Importing handler {handler!r} took longer than {timeout_s:g} s; move slow work out of import time.",
-            details=[{"field": "Handler", "message": "import timed out"}],
-        ) from None
-    if proc.returncode != 0:
-        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-        last = lines[-1] if lines else f"exit code {proc.returncode}"
+        deadline = time.monotonic() + timeout_s + 10
+        delay = 0.005
+        while not (status := executor.poll(handle)).state.is_terminal():
+            if time.monotonic() > deadline:
+                executor.cancel(handle, 0.0)
+                break
+            time.sleep(delay)
+            delay = min(0.1, delay * 1.5)
+        if status.state == TaskState.SUCCEEDED:
+            return
+        if status.state in (TaskState.TIMED_OUT, TaskState.RUNNING, TaskState.PENDING):
+            raise InvalidSpec(
+                f"Importing handler {handler!r} took longer than {timeout_s:g} s; move slow work out of import time.",
+                details=[{"field": "Handler", "message": "import timed out"}],
+            )
+        out, _ = executor.read_logs(handle, 0, 256 * 1024)
+        lines = [ln for ln in out.decode("utf-8", "replace").strip().splitlines() if ln.strip()]
+        last = lines[-1] if lines else (status.reason or f"exit code {status.exit_code}")
         raise InvalidSpec(
             f"Handler {handler!r} cannot be imported from the function's code: {last}",
             details=[{"field": "Handler", "message": last, "traceback": lines[-20:]}],
         )
+    finally:
+        _cleanup_later(executor, handle)
+
+
+def _cleanup_later(executor: Executor, handle: TaskHandle) -> None:
+    """Forget the check's task; one still ending (cancelled just now) is left to a short-lived thread."""
+
+    def attempt(tries: int) -> None:
+        for _ in range(tries):
+            try:
+                executor.cleanup(handle)
+                return
+            except ResourceInUse:
+                time.sleep(0.1)
+
+    try:
+        executor.cleanup(handle)
+    except ResourceInUse:
+        threading.Thread(target=attempt, args=(100,), name="kamado-fn-check-cleanup", daemon=True).start()
 
 
 def _encode(payload: Any) -> bytes:
@@ -77,11 +112,13 @@ def _encode(payload: Any) -> bytes:
 
 
 class FunctionService:
-    def __init__(self, store: MetadataStore, artifacts: ArtifactStore, settings: Settings) -> None:
+    def __init__(self, store: MetadataStore, artifacts: ArtifactStore, settings: Settings, executor: Executor) -> None:
         self.store = store
         self.artifacts = artifacts
         self.settings = settings
-        self.pools = Pools()
+        self.executor = executor
+        #: Warm workers are executor tasks: this server never starts a worker process itself.
+        self.pools = Pools(executor)
         self.root = settings.home / "functions"
         #: Backoff before async retry n (1-based) is ``retry_base_s * 2 ** (n - 1)``; Lambda waits minutes.
         self.retry_base_s = 1.0
@@ -109,8 +146,6 @@ class FunctionService:
         except NotFound:
             pass
         else:
-            from kamado.core.errors import ResourceInUse
-
             raise ResourceInUse(f"Function '{req.FunctionName}' already exists; delete it first or pick another name.")
         digest = m.group(1)
         source = self.root / req.FunctionName / f"code-{digest[:16]}"
@@ -118,7 +153,7 @@ class FunctionService:
             tmp = source.with_name(source.name + f".tmp-{uuid.uuid4().hex[:6]}")
             materialize_tree(self.artifacts, digest, tmp)
             os.replace(tmp, source)
-        check_handler(source, req.Handler, req.Environment.Variables)
+        check_handler(self.executor, source, req.Handler, req.Environment.Variables)
         return self.store.create(
             kind=KIND,
             name=req.FunctionName,
@@ -165,7 +200,6 @@ class FunctionService:
             timeout_s=float(spec["Timeout"]),
             environment=dict(spec.get("Environment", {}).get("Variables", {})),
             max_workers=int(reserved),
-            log_path=self.root / rec.name / "worker.log",
         )
 
     def pool(self, name: str) -> Any:

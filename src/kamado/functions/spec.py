@@ -61,8 +61,31 @@ class CreateFunctionRequest(_Shape):
 
 
 class ItemSourceSpec(_Shape):
-    Uri: Annotated[str, Field(min_length=1, max_length=1024)]
-    Format: Literal["json", "jsonl", "csv", "prefix"] = "jsonl"
+    """Where a map run's items come from: an object or prefix in the artifact store (``Uri`` + ``Format``), or
+    the succeeded results of an earlier map run (``MapRun``: chaining one stage's output into the next)."""
+
+    Uri: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
+    Format: Literal["json", "jsonl", "csv", "prefix"] | None = None
+    MapRun: str | None = None
+
+    @field_validator("MapRun")
+    @classmethod
+    def _run(cls, v: str | None) -> str | None:
+        return None if v is None else _name(v)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ItemSourceSpec:
+        if (self.Uri is None) == (self.MapRun is None):
+            raise ValueError(
+                "give exactly one of Uri (with Format) or MapRun (the name of a Succeeded map run to chain from)"
+            )
+        if self.MapRun is not None and self.Format is not None:
+            raise ValueError("Format applies to a Uri source only; a MapRun source's items are its results")
+        return self
+
+    @property
+    def format(self) -> str:
+        return self.Format or "jsonl"
 
 
 class StartMapRunRequest(_Shape):

@@ -1,27 +1,41 @@
-"""One warm function worker: imports the handler once, then runs invocations read from stdin.
+"""One warm function worker: imports the handler once, then runs invocations sent over a loopback socket.
 
-Standard library only, started as ``python -I worker.py SOURCE_DIR MODULE FUNC MEMORY_MB`` by the pool, so
-nothing in the server's packages can break it and user code never runs in the control plane.
+Standard library only. The pool submits it as an executor task (so the executor, not the control plane,
+starts and supervises the process) running ``python -I worker.py PORT SOURCE_DIR MODULE FUNC MEMORY_MB
+SELF_LIMIT``: it listens on ``127.0.0.1:PORT``, serves exactly one connection (the pool's) and exits when
+that connection closes, so a worker whose server died (even by ``kill -9``) does not linger. A worker nobody
+connects to within ``START_TIMEOUT_S`` exits too. ``SELF_LIMIT`` is ``1`` when the executor cannot enforce the
+memory limit and the worker must set its own ``RLIMIT_AS``.
 
-Protocol (one JSON document per line): the pool writes ``{"calls": [event, ...], "timeout_ms": N,
-"function": name, "request_ids": [...]}``; the worker answers one line per call, in order:
-``{"ok": true, "result": ...}`` or ``{"ok": false, "errorType", "errorMessage", "stackTrace"}``. The first
-line it writes is ``{"ready": true}`` or the import error. Anything the handler prints goes to stderr, never
-into the protocol. Each call runs in a clean scratch directory (cwd and TMPDIR): one a call left non-empty
-is removed and replaced.
+Protocol (one JSON document per line): the pool first sends the token from ``KAMADO_WORKER_TOKEN`` (any other
+local user could connect to a loopback port; a connection without the token is dropped). The worker answers
+``{"ready": true}`` or the import error. Then the pool writes ``{"calls": [event, ...], "timeout_ms": N,
+"function": name, "request_ids": [...]}`` and the worker answers one line per call, in order:
+``{"ok": true, "result": ...}`` or ``{"ok": false, "errorType", "errorMessage", "stackTrace"}``. What the
+handler prints goes to the task's log, never into the protocol. Each call runs in a clean scratch directory
+(cwd and TMPDIR): one a call left non-empty is removed and replaced.
 """
 
 from __future__ import annotations
 
+import hmac
 import importlib
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import time
 import traceback
 from typing import Any
+
+#: How long a started worker waits for the pool to connect before it gives up and exits.
+START_TIMEOUT_S = 60.0
+#: Exit status when the port was taken between the pool choosing it and the worker binding it: start again.
+EXIT_PORT_TAKEN = 75
+#: Exit status after a fatal call (out of memory, exit()): the pool replaces the worker.
+EXIT_FATAL = 3
 
 
 class Context:
@@ -106,28 +120,47 @@ def _run_one(handler: Any, event: Any, ctx: Context, scratch: Scratch) -> tuple[
     return answer, fatal
 
 
-def main(argv: list[str]) -> int:
-    source_dir, module_name, func_name, memory_mb = argv[1], argv[2], argv[3], int(argv[4])
-    proto = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
-    os.dup2(2, 1)  # the handler's prints go to stderr, not into the protocol
-    sys.stdout = sys.stderr
-    if memory_mb > 0:
-        import resource
-
-        limit = memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    sys.path.insert(0, source_dir)
-    scratch_root = tempfile.mkdtemp(prefix="kamado-fn-")
+def _listen(port: int) -> socket.socket | None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        handler = getattr(importlib.import_module(module_name), func_name)
-        if not callable(handler):
-            raise TypeError(f"{module_name}.{func_name} is not callable")
-    except BaseException as exc:
-        proto.write(json.dumps({"ready": False, **_error(exc)}) + "\n")
-        return 1
-    proto.write(json.dumps({"ready": True}) + "\n")
+        sock.bind(("127.0.0.1", port))
+    except OSError as exc:
+        print(f"kamado worker: cannot listen on 127.0.0.1:{port}: {exc}", file=sys.stderr)
+        sock.close()
+        return None
+    sock.listen(4)
+    return sock
+
+
+def _accept(server: socket.socket, token: str, deadline: float) -> socket.socket | None:
+    """The pool's connection: the first one that presents the token before the deadline."""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        server.settimeout(left)
+        try:
+            conn, _ = server.accept()
+        except TimeoutError:
+            return None
+        conn.settimeout(max(0.1, deadline - time.monotonic()))
+        try:
+            line = conn.makefile("rb").readline(256).strip().decode("ascii", "replace")
+        except OSError:
+            line = ""
+        if token and hmac.compare_digest(line, token):
+            conn.settimeout(None)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return conn
+        conn.close()
+
+
+def serve(conn: socket.socket, handler: Any, memory_mb: int, scratch_root: str) -> int:
+    """Answer the pool's calls until it closes the connection (exit 0) or a call was fatal (exit 3)."""
     scratch = Scratch(scratch_root)
-    for line in sys.stdin:
+    reader = conn.makefile("rb")
+    for line in reader:
         msg = json.loads(line)
         timeout_s = msg["timeout_ms"] / 1000
         for event, rid in zip(msg["calls"], msg["request_ids"], strict=True):
@@ -140,12 +173,52 @@ def main(argv: list[str]) -> int:
                     {"ok": False, "errorType": "MemoryError", "errorMessage": "", "reason": "OutOfMemory"}
                 )
                 fatal = True
-            proto.write(text + "\n")
+            try:
+                conn.sendall(text.encode() + b"\n")
+            except OSError:
+                return 0  # the pool went away (its server died): nothing left to answer
             if fatal:
-                shutil.rmtree(scratch_root, ignore_errors=True)
-                return 3
-    shutil.rmtree(scratch_root, ignore_errors=True)
+                return EXIT_FATAL
     return 0
+
+
+def main(argv: list[str]) -> int:
+    port, source_dir, module_name, func_name = int(argv[1]), argv[2], argv[3], argv[4]
+    memory_mb, self_limit = int(argv[5]), argv[6] == "1"
+    token = os.environ.pop("KAMADO_WORKER_TOKEN", "")
+    server = _listen(port)
+    if server is None:
+        return EXIT_PORT_TAKEN
+    deadline = time.monotonic() + START_TIMEOUT_S
+    if memory_mb > 0 and self_limit:
+        import resource
+
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    sys.path.insert(0, source_dir)
+    scratch_root = tempfile.mkdtemp(prefix="kamado-fn-")
+    try:
+        try:
+            handler = getattr(importlib.import_module(module_name), func_name)
+            if not callable(handler):
+                raise TypeError(f"{module_name}.{func_name} is not callable")
+            hello: dict[str, Any] = {"ready": True}
+        except BaseException as exc:
+            handler, hello = None, {"ready": False, **_error(exc)}
+        conn = _accept(server, token, deadline)
+        server.close()
+        if conn is None:
+            print("kamado worker: the pool never connected; exiting", file=sys.stderr)
+            return 4
+        try:
+            conn.sendall(json.dumps(hello).encode() + b"\n")
+            if handler is None:
+                return 1
+            return serve(conn, handler, memory_mb, scratch_root)
+        finally:
+            conn.close()
+    finally:
+        shutil.rmtree(scratch_root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from kamado.core.invocation import (
     invocations_path,
 )
 from kamado.sdk.errors import EndpointFailed, ModelError
+from kamado.sdk.security import SecurityMethods, discover_token
 
 #: Endpoint statuses a wait ends on with an error: nothing more will happen without the user acting.
 _ENDPOINT_BROKEN = ("Failed", "UpdateRollbackFailed")
@@ -53,7 +54,7 @@ class InvokeResult:
     custom_attributes: str | None = None
 
 
-class Client:
+class Client(SecurityMethods):
     def __init__(
         self,
         url: str | None = None,
@@ -61,9 +62,11 @@ class Client:
         transport: httpx.BaseTransport | None = None,
         timeout: float = 60.0,
         autostart: bool = True,
+        token: str | None = None,
     ) -> None:
         if url is None:
             url = os.environ.get("KAMADO_URL")
+        autostarted = url is None and transport is None
         if url is None and transport is None:
             if not autostart:
                 raise KamadoError("No kamado server: set KAMADO_URL or start one with `kamado server`.")
@@ -71,7 +74,9 @@ class Client:
 
             url = ensure_local_server()
         self.url = (url or "http://kamado.local").rstrip("/")
-        self._http = httpx.Client(base_url=self.url, transport=transport, timeout=timeout)
+        token = token or discover_token(self.url, autostarted=autostarted)
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        self._http = httpx.Client(base_url=self.url, transport=transport, timeout=timeout, headers=headers)
         self._runtime_url: str | None = None
         self._runtime_http: httpx.Client | None = None
 

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from kamado.core.errors import KamadoError
 from kamado.sdk.client import Client
 
 #: Inline item lists above this size travel as an uploaded JSON-lines file instead (the API takes 1 MiB).
 INLINE_LIMIT = 512 * 1024
+#: A map run's name (the server's resource-name rule): a string like this that is no file names a run.
+_RUN_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+
+
+#: What ``map`` takes as items (see :func:`map`).
+Items: TypeAlias = "Iterable[Any] | str | os.PathLike[str] | dict[str, Any] | MapRun"
 
 
 class FunctionError(KamadoError):
@@ -76,12 +83,14 @@ class Function:
     def dead_letters(self) -> list[dict[str, Any]]:
         return self.client.list_dead_letters(self.name)
 
-    def map(self, items: Iterable[Any] | str | os.PathLike[str], **kwargs: Any) -> MapRun:
+    def map(self, items: Items, **kwargs: Any) -> MapRun:
+        """Run this function over ``items`` (anything :func:`map` takes, a previous :class:`MapRun` included)."""
         return map(self.name, items, client=self.client, **kwargs)
 
 
 class MapRun:
-    """A started map run: ``progress()``, ``wait()``, ``results()``, ``stop()``, ``redrive()``."""
+    """A started map run: ``progress()``, ``wait()``, ``results()``, ``stop()``, ``redrive()``, and ``map()`` to
+    chain the next stage over its outputs."""
 
     def __init__(self, name: str, *, client: Client) -> None:
         self.name = name
@@ -109,6 +118,16 @@ class MapRun:
         with tempfile.TemporaryDirectory(prefix="kamado-map-") as tmp:
             return dict(json.loads(self.client.download_artifact(uri, Path(tmp) / "m.json").read_text()))
 
+    def map(self, function_name: str, **kwargs: Any) -> MapRun:
+        """Chain the next stage: run ``function_name`` over this run's succeeded outputs, in item order. This run
+        must have Succeeded (``wait()`` first); the server refuses a run still in progress or failed."""
+        return map(function_name, self, client=self.client, **kwargs)
+
+    def outputs(self) -> list[Any]:
+        """The succeeded items' outputs in item order: what a chained run gets as its items."""
+        rows = [r for r in self.results() if r["Status"] == "SUCCEEDED"]
+        return [r["Output"] for r in sorted(rows, key=lambda r: r["Index"])]
+
     def results(self) -> Iterator[dict[str, Any]]:
         """Every item's outcome line ({Index, Status, Output | Error, Cause, Attempts}), chunk by chunk."""
         files = self.manifest()["ResultFiles"]
@@ -119,10 +138,15 @@ class MapRun:
                     yield json.loads(line)
 
 
-def _source(items: Iterable[Any] | str | os.PathLike[str], client: Client) -> dict[str, Any]:
-    """Items inline when small, else uploaded as JSON lines; a local path is uploaded as it is."""
+def _source(items: Items, client: Client) -> dict[str, Any]:
+    """Items inline when small, else uploaded as JSON lines; a local path is uploaded as it is; a MapRun (or
+    the name of one, when no such file exists) is chained from on the server."""
+    if isinstance(items, MapRun):
+        return {"ItemSource": {"MapRun": items.name}}
     if isinstance(items, str | os.PathLike):
         path = Path(items)
+        if not path.is_file() and isinstance(items, str) and _RUN_NAME.fullmatch(items):
+            return {"ItemSource": {"MapRun": items}}
         if not path.is_file():
             raise KamadoError(f"Item file {str(path)!r} does not exist.")
         fmt = {".json": "json", ".csv": "csv"}.get(path.suffix.lower(), "jsonl")
@@ -139,7 +163,7 @@ def _source(items: Iterable[Any] | str | os.PathLike[str], client: Client) -> di
 
 def map(
     function_name: str,
-    items: Iterable[Any] | str | os.PathLike[str],
+    items: Items,
     *,
     max_concurrency: int = 0,
     batch_size: int = 1,
@@ -149,8 +173,9 @@ def map(
     result_prefix: str | None = None,
     client: Client | None = None,
 ) -> MapRun:
-    """Run ``function_name`` over every item (a list, or a .json/.jsonl/.csv file, or an artifact prefix
-    given as ``{"Uri": ..., "Format": "prefix"}``); returns the run at once."""
+    """Run ``function_name`` over every item; returns the run at once. ``items`` is a list, a .json/.jsonl/.csv
+    file, an artifact source ``{"Uri": ..., "Format": "prefix"}``, or a previous stage to chain from: a
+    Succeeded :class:`MapRun`, its name, or ``{"MapRun": name}`` (its succeeded outputs, in item order)."""
     client = client or Client()
     request: dict[str, Any] = {
         "FunctionName": function_name,

@@ -14,7 +14,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from kamado.store.records import AttemptRecord, ListQuery, LogChunk, MetricPoint, Page, ResourceRecord
+from kamado.store.records import (
+    AttemptRecord,
+    HistoryEvent,
+    ListQuery,
+    LogChunk,
+    MetricPoint,
+    Page,
+    ResourceRecord,
+)
 
 
 class MetadataStore(ABC):
@@ -141,6 +149,29 @@ class MetadataStore(ABC):
     @abstractmethod
     def final_metrics(self, kind: str, name: str) -> builtins.list[MetricPoint]:
         """The last recorded point of each metric, sorted by metric name."""
+
+    # -- histories --------------------------------------------------------------------------------------
+    @abstractmethod
+    def append_history(
+        self,
+        kind: str,
+        name: str,
+        events: Sequence[tuple[str, dict[str, Any]]],
+        *,
+        expected_version: int,
+        to_state: str | None = None,
+        status_patch: dict[str, Any] | None = None,
+    ) -> tuple[ResourceRecord, builtins.list[HistoryEvent]]:
+        """Append ``(type, details)`` events to the resource's history and patch its status (and state) in one
+        transaction, only while the resource is at ``expected_version``. A runner that raced another or
+        crashed half-way therefore never records a transition twice: the loser gets ConcurrentModification
+        and re-reads. Event ids continue from the last one, with no gaps."""
+
+    @abstractmethod
+    def read_history(
+        self, kind: str, name: str, *, after_event_id: int = 0, limit: int = 1000, reverse: bool = False
+    ) -> builtins.list[HistoryEvent]:
+        """Events in id order (newest first when ``reverse``; then ``after_event_id`` means "before")."""
 
     # -- leases -------------------------------------------------------------------------------------------
     @abstractmethod

@@ -50,6 +50,16 @@ class LogChunk(_Frozen):
     data: str
 
 
+class HistoryEvent(_Frozen):
+    """One event of an append-only history (Step Functions' ``HistoryEvent``): ids count from 1."""
+
+    event_id: int
+    previous_event_id: int
+    ts: float
+    type: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True)
 class MetricPoint:
     """One metric value. A plain dataclass, not a pydantic model: jobs emit them by the hundred thousand

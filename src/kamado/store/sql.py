@@ -38,7 +38,15 @@ from kamado.core.errors import (
 )
 from kamado.store import tables as t
 from kamado.store.base import MetadataStore
-from kamado.store.records import AttemptRecord, ListQuery, LogChunk, MetricPoint, Page, ResourceRecord
+from kamado.store.records import (
+    AttemptRecord,
+    HistoryEvent,
+    ListQuery,
+    LogChunk,
+    MetricPoint,
+    Page,
+    ResourceRecord,
+)
 
 MAX_PAGE = 100
 _SORT_COLUMNS = {
@@ -415,9 +423,82 @@ class SqlStore(MetadataStore):
         with self._write() as conn:
             self._get_row(conn, kind, name, lock=True)
             owner = {"kind": kind, "name": name}
-            for table in (t.log_chunks, t.metrics, t.attempts):
+            for table in (t.log_chunks, t.metrics, t.attempts, t.history_events):
                 conn.execute(sa.delete(table).where(table.c.kind == owner["kind"], table.c.name == name))
             conn.execute(sa.delete(t.resources).where(t.resources.c.kind == kind, t.resources.c.name == name))
+
+    # -- histories --------------------------------------------------------------------------------------
+    def append_history(
+        self,
+        kind: str,
+        name: str,
+        events: Sequence[tuple[str, dict[str, Any]]],
+        *,
+        expected_version: int,
+        to_state: str | None = None,
+        status_patch: dict[str, Any] | None = None,
+    ) -> tuple[ResourceRecord, builtins.list[HistoryEvent]]:
+        h = t.history_events.c
+        with self._write() as conn:
+            row = self._get_row(conn, kind, name, lock=True)
+            if row.version != expected_version:
+                raise ConcurrentModification(
+                    f"{_kind_label(kind).capitalize()} '{name}' changed concurrently "
+                    f"(version {row.version}, expected {expected_version}); re-read it and retry."
+                )
+            last = conn.execute(
+                sa.select(sa.func.max(h.event_id)).where(h.kind == kind, h.name == name)
+            ).scalar_one_or_none()
+            last = int(last or 0)
+            now = time.time()
+            out: builtins.list[HistoryEvent] = []
+            for event_type, details in events:
+                out.append(
+                    HistoryEvent(event_id=last + 1, previous_event_id=last, ts=now, type=event_type, details=details)
+                )
+                last += 1
+            if out:
+                conn.execute(
+                    sa.insert(t.history_events),
+                    [
+                        {
+                            "kind": kind,
+                            "name": name,
+                            "event_id": e.event_id,
+                            "previous_event_id": e.previous_event_id,
+                            "ts": e.ts,
+                            "type": e.type,
+                            "details": json.dumps(e.details, sort_keys=True),
+                        }
+                        for e in out
+                    ],
+                )
+            record = self._apply(conn, row, to_state or row.state, status_patch)
+        return record, out
+
+    def read_history(
+        self, kind: str, name: str, *, after_event_id: int = 0, limit: int = 1000, reverse: bool = False
+    ) -> builtins.list[HistoryEvent]:
+        h = t.history_events.c
+        query = sa.select(t.history_events).where(h.kind == kind, h.name == name)
+        if reverse:
+            if after_event_id:
+                query = query.where(h.event_id < after_event_id)
+            query = query.order_by(h.event_id.desc())
+        else:
+            query = query.where(h.event_id > after_event_id).order_by(h.event_id)
+        with self._read() as conn:
+            rows = conn.execute(query.limit(max(1, min(limit, 10_000)))).all()
+        return [
+            HistoryEvent(
+                event_id=r.event_id,
+                previous_event_id=r.previous_event_id,
+                ts=r.ts,
+                type=r.type,
+                details=json.loads(r.details),
+            )
+            for r in rows
+        ]
 
     # -- attempts -------------------------------------------------------------------------------------
     @staticmethod

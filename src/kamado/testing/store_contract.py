@@ -268,11 +268,44 @@ class StoreContract:
         assert store.acquire_lease("controller", "d", ttl_s=60, take_over_from="x") == "c"
         assert store.acquire_lease("controller", "d", ttl_s=60, take_over_from="c") is None, "from a known-dead holder"
 
+    def test_history_appends_with_the_status_exactly_once(self, store: MetadataStore) -> None:
+        _create(store, "ex", kind="execution", state="RUNNING")
+        rec = store.get("execution", "ex")
+        rec2, events = store.append_history(
+            "execution",
+            "ex",
+            [("ExecutionStarted", {"input": "{}"}), ("PassStateEntered", {"name": "A"})],
+            expected_version=rec.version,
+            status_patch={"Machine": {"at": "A"}},
+        )
+        assert [(e.event_id, e.previous_event_id, e.type) for e in events] == [
+            (1, 0, "ExecutionStarted"),
+            (2, 1, "PassStateEntered"),
+        ]
+        assert rec2.status["Machine"] == {"at": "A"} and rec2.version == rec.version + 1
+        with pytest.raises(ConcurrentModification):  # a runner that lost the race records nothing
+            store.append_history("execution", "ex", [("PassStateExited", {})], expected_version=rec.version)
+        assert [e.type for e in store.read_history("execution", "ex")] == ["ExecutionStarted", "PassStateEntered"]
+        rec3, more = store.append_history(
+            "execution",
+            "ex",
+            [("ExecutionSucceeded", {"output": "1"})],
+            expected_version=rec2.version,
+            to_state="SUCCEEDED",
+        )
+        assert rec3.state == "SUCCEEDED" and more[0].event_id == 3
+        assert [e.event_id for e in store.read_history("execution", "ex", after_event_id=1)] == [2, 3]
+        assert [e.event_id for e in store.read_history("execution", "ex", reverse=True, limit=2)] == [3, 2]
+        assert [e.event_id for e in store.read_history("execution", "ex", reverse=True, after_event_id=3)] == [2, 1]
+        assert store.read_history("execution", "ex")[0].details == {"input": "{}"}
+
     def test_delete_removes_everything(self, store: MetadataStore) -> None:
         _create(store, "gone")
         store.append_logs("training-job", "gone", 1, [(1.0, "x")])
+        store.append_history("training-job", "gone", [("Noted", {})], expected_version=1)
         store.delete("training-job", "gone")
         with pytest.raises(NotFound):
             store.get("training-job", "gone")
         assert store.read_logs("training-job", "gone") == []
+        assert store.read_history("training-job", "gone") == []
         _create(store, "gone")  # the name is free again

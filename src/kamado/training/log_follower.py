@@ -6,6 +6,8 @@ so a restarted server resumes where the last one stopped: no line is stored twic
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from kamado.compute.executor import Executor
 from kamado.compute.taskspec import TaskHandle
 from kamado.core.clock import Clock
@@ -35,6 +37,8 @@ class LogFollower:
         self._state: dict[tuple[str, int], tuple[int, bytes]] = {}
         self._stored: dict[str, int] = {}
         self._extractors: dict[str, MetricExtractor] = {}
+        #: (job name, text) -> text with the job's secret values masked, applied before anything is stored.
+        self.redact: Callable[[str, str], str] | None = None
 
     def forget(self, name: str) -> None:
         for key in [k for k in self._state if k[0] == name]:
@@ -88,6 +92,8 @@ class LogFollower:
     def _store_chunk(self, name: str, attempt: int, complete: bytes, consumed: int, extractor: MetricExtractor) -> bool:
         now = self.clock.now()
         text = complete.decode("utf-8", errors="replace")
+        if self.redact is not None:
+            text = self.redact(name, text)
         points: list[MetricPoint] = []
         for line in text.splitlines():
             points.extend(extractor.extract(line, now))

@@ -24,7 +24,7 @@ from kamado.compute.executor import Executor
 from kamado.compute.instance_types import reservation_for, resolve_instance_type
 from kamado.compute.taskspec import Limits, TaskHandle, TaskSpec, TaskState, TaskStatus
 from kamado.core.clock import Clock, SystemClock
-from kamado.core.errors import ConcurrentModification, NotFound, ResourceInUse
+from kamado.core.errors import ConcurrentModification, KamadoError, NotFound, ResourceInUse
 from kamado.core.lifecycle import SecondaryStatus, TrainingJobStatus, sources_for
 from kamado.core.loop import ReconcileLoop, StepPool
 from kamado.core.settings import Settings
@@ -36,6 +36,7 @@ from kamado.training.failure import failure_reason
 from kamado.training.inputs import PrepareError, materialise_inputs
 from kamado.training.log_follower import LogFollower
 from kamado.training.outputs import output_prefix, upload_outputs
+from kamado.training.secrets import SecretHooks
 from kamado.training.service import KIND, secondary_patch
 from kamado.training.spec import CreateTrainingJobRequest
 
@@ -76,6 +77,12 @@ class TrainingReconciler(ReconcileLoop):
         self._handles: dict[str, TaskHandle] = {}
         self._cancelled: set[str] = set()
         self.logs = LogFollower(store, executor, self.clock, KIND)
+        #: Secret injection and redaction, plugged in by the API layer (None: Environment passes as written).
+        self.secrets: SecretHooks | None = None
+        self._redactors: dict[str, Callable[[str], str]] = {}
+        #: task id -> {variable: secret reference}: what a stored task spec holds instead of the values.
+        self._secret_refs: dict[str, dict[str, str]] = {}
+        self.logs.redact = self._redact
         self._packages_hash: str | None = None
         super().__init__(settings.reconcile_interval_s)
         self._prepare_failures: dict[str, int] = {}
@@ -279,7 +286,11 @@ class TrainingReconciler(ReconcileLoop):
                     started_at=started,
                     # The spec rides along until the executor confirms the submission (the handle is then
                     # replaced): a server killed in between re-submits it on restart, idempotently by task id.
-                    handle={"task_id": spec.task_id, "executor": self.executor.name, PENDING_SPEC: spec.to_json()},
+                    handle={
+                        "task_id": spec.task_id,
+                        "executor": self.executor.name,
+                        PENDING_SPEC: self._storable(spec),
+                    },
                     status_patch=patch,
                     expected_version=job.version,
                 )
@@ -289,6 +300,14 @@ class TrainingReconciler(ReconcileLoop):
             except ResourceInUse:
                 return False  # another controller got there first; it owns this attempt
         raise ConcurrentModification(f"Training job '{name}' kept changing while its attempt was being recorded.")
+
+    def _storable(self, spec: TaskSpec) -> dict[str, Any]:
+        """The task spec as stored in the metadata store: secret values replaced by their references."""
+        data = spec.to_json()
+        refs = self._secret_refs.pop(spec.task_id, None)
+        if refs:
+            data["env"] = {**data["env"], **refs}
+        return data
 
     def _environment(self, layout: contract.JobLayout, log_line: Any) -> tuple[str, str]:
         requirements = layout.code_dir / "requirements.txt"
@@ -333,6 +352,14 @@ class TrainingReconciler(ReconcileLoop):
             python_bin_dir=str(Path(python).parent),
             user_args=user_args,
         )
+        if self.secrets is not None:
+            try:
+                resolved = self.secrets.resolve(req.Environment)
+            except KamadoError as exc:
+                raise PrepareError(f"a secret in Environment could not be read: {exc.message}") from exc
+            env.update(resolved)  # the value reaches the worker's environment only, never the spec or store
+            self._secret_refs[f"training-job/{job.name}/{attempt_no}"] = {k: req.Environment[k] for k in resolved}
+            self._redactors[job.name] = self.secrets.redactor(resolved.values())
         first_start = job.status.get("TrainingStartTime")
         budget = float(req.StoppingCondition.MaxRuntimeInSeconds)
         if first_start:  # MaxRuntime covers all attempts, as in SageMaker
@@ -369,6 +396,8 @@ class TrainingReconciler(ReconcileLoop):
             # idempotent by task id: this starts the task if it never started and attaches if it did.
             spec = TaskSpec.from_json(pending)
             try:
+                if self.secrets is not None:
+                    spec.env.update(self.secrets.resolve(spec.env))  # the stored spec holds references only
                 handle = self.executor.submit(spec)
             except Exception:
                 failures = self._prepare_failures.get(job.name, 0) + 1
@@ -538,7 +567,7 @@ class TrainingReconciler(ReconcileLoop):
             )
         else:
             tail = self._log_tail(name)
-            reason = failure_reason(outcome, layout.failure_file, tail, program=req.program())
+            reason = self._redact(name, failure_reason(outcome, layout.failure_file, tail, program=req.program()))
             if "/opt/ml" in reason and not job.status.get("PrivateOptMl"):
                 reason = (
                     reason[:600] + " | hint: this job had no private /opt/ml (the kernel refused a mount "
@@ -554,6 +583,22 @@ class TrainingReconciler(ReconcileLoop):
                 patch=patch,
             )
         self.logs.forget(name)
+        self._redactors.pop(name, None)
+
+    def _redact(self, name: str, text: str) -> str:
+        """Mask the secret values job ``name`` received (looked up again after a server restart)."""
+        if self.secrets is None:
+            return text
+        redact = self._redactors.get(name)
+        if redact is None:
+            try:
+                env = CreateTrainingJobRequest.model_validate(self.store.get(KIND, name).spec).Environment
+                redact = self.secrets.redactor(self.secrets.resolve(env).values())
+            except Exception:
+                log.exception("could not load the secrets of %s for redaction; masking its whole text", name)
+                return "[kamado: text withheld: the job's secrets could not be loaded to redact it]\n"
+            self._redactors[name] = redact
+        return redact(text)
 
     def _archive_log_and_cleanup(self, job: ResourceRecord, req: CreateTrainingJobRequest) -> dict[str, Any]:
         """Keep the attempt's complete raw log in the artifact store (the metadata store keeps at most
@@ -575,6 +620,9 @@ class TrainingReconciler(ReconcileLoop):
                     if not data:
                         break
                     f.write(data)
+            if tmp.stat().st_size and self.secrets is not None and req.Environment:
+                # The archived log is as visible as the stored one: mask the job's secret values in it too.
+                tmp.write_text(self._redact(job.name, tmp.read_text(errors="replace")))
             if tmp.stat().st_size:
                 key = f"{output_prefix(self.artifacts, req)}/logs/attempt-{attempt_no}.log"
                 self.artifacts.put_file(key, tmp)

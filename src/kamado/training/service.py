@@ -21,6 +21,7 @@ from kamado.core.settings import Settings
 from kamado.store.base import MetadataStore
 from kamado.store.listing import list_query
 from kamado.store.records import ResourceRecord
+from kamado.training.secrets import SecretHooks
 from kamado.training.spec import CreateTrainingJobRequest
 
 KIND = "training-job"
@@ -76,6 +77,8 @@ class TrainingService:
         self.settings = settings
         #: What the executor can run; used to refuse jobs it could never run (a GPU type without GPUs).
         self.capacity = capacity
+        #: Secret references and the credential scanner, plugged in by the API layer (None: no checks).
+        self.secrets: SecretHooks | None = None
 
     # -- create ---------------------------------------------------------------------------------------
     def create(self, req: CreateTrainingJobRequest, *, parent: str | None = None) -> ResourceRecord:
@@ -115,6 +118,8 @@ class TrainingService:
                 details=[{"field": "ResourceConfig.InstanceType", "message": "not enough GPUs on this executor"}],
             )
         self._check_inputs(req)
+        if self.secrets is not None:
+            self.secrets.check(req.HyperParameters, req.Environment)
 
     def _check_inputs(self, req: CreateTrainingJobRequest) -> None:
         submit = req.submit_directory()

@@ -1,0 +1,1 @@
+"""Authentication, authorization, audit log and encrypted secrets (imports only ``core`` and ``store``)."""
