@@ -213,14 +213,15 @@ def test_user_content_is_rendered_as_text_never_as_markup(console: Console, tab:
     assert page.query_selector("img[src=x]") is None
 
 
-def test_errors_unknown_pages_and_the_pipelines_placeholder(console: Console, tab: Tab) -> None:
+def test_errors_and_unknown_pages(console: Console, tab: Tab) -> None:
     page = tab.open("/training/no-such-job")
     assert page.get_attribute("#view", "data-state") == "error"
     assert "404" in page.inner_text("#view .error") and "no-such-job" in page.inner_text("#view .error")
     page = tab.open("/nowhere")
     assert "Page not found" in page.inner_text("#view")
-    page = tab.open("/pipelines")
-    assert "not built yet" in page.inner_text("#not-built")
+    page = tab.open("/pipelines/no-such-machine")
+    assert page.get_attribute("#view", "data-state") == "error"
+    assert "no-such-machine" in page.inner_text("#view .error")
 
 
 def test_a_100k_point_series_is_downsampled_and_renders(console: Console, tab: Tab) -> None:

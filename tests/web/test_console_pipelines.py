@@ -39,6 +39,7 @@ FLOW = {
                 {"StartAt": "Right", "States": {"Right": {"Type": "Pass", "End": True}}},
             ],
             "ResultPath": "$.branches",
+            "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Broken"}],
             "Next": "Each item",
         },
         "Each item": {
@@ -124,9 +125,10 @@ def test_state_machine_page_draws_the_graph_and_lists_executions(console: Consol
     inner = [t.text_content() for t in page.query_selector_all("svg.state-graph text.inner-state")]
     assert [i.split()[0] for i in inner] == ["Left", "Right", "Double"]
     labels = page.eval_on_selector_all("svg.state-graph text.edge-label", "els => els.map(e => e.textContent)")
-    assert "Default" in labels and any("StringEquals" in label for label in labels)
+    assert {"Default", '$.mode == "wait"', '$.mode == "fail"'} <= set(labels)
     edges = {(p.get_attribute("data-from"), p.get_attribute("data-to")) for p in page.query_selector_all("path.edge")}
-    assert {("Route", "Hold"), ("Route", "Broken"), ("Route", "Done"), ("Hold", "Done")} <= edges
+    assert {("Route", "Hold"), ("Route", "Broken"), ("Route", "Done"), ("Hold", "Done"), ("Fan out", "Broken")} <= edges
+    assert "Catch States.ALL" in labels
     # Executions, newest first, as the API lists them.
     listed = [r.get_attribute("data-execution") for r in page.query_selector_all("#executions tbody tr")]
     api = [e["name"] for e in console.get("/api/v1/state-machines/flow/executions")["executions"]]
@@ -137,6 +139,14 @@ def test_state_machine_page_draws_the_graph_and_lists_executions(console: Consol
     page.wait_for_selector("#view[data-state=ready]")
     until(page, "document.querySelectorAll('#executions tbody tr').length === 1")
     assert page.get_attribute("#executions tbody tr", "data-execution") == "bad-run"
+    # Paging follows the server's nextToken.
+    page = tab.open("/pipelines/flow?size=2")
+    first = [r.get_attribute("data-execution") for r in page.query_selector_all("#executions tbody tr")]
+    page.click("#next-page")
+    until(page, "location.hash.includes('token=')")
+    page.wait_for_selector("#view[data-state=ready] #first-page")
+    second = [r.get_attribute("data-execution") for r in page.query_selector_all("#executions tbody tr")]
+    assert first + second == api[:4] and len(first) == 2
     # What starts it on its own.
     targets = {r.get_attribute("data-target") for r in page.query_selector_all("tr[data-target]")}
     assert targets == {"daily", "landing"}
@@ -177,7 +187,12 @@ def test_failed_execution_shows_error_cause_and_the_failing_state(console: Conso
 
 
 def test_stop_a_running_execution_from_its_page(console: Console, tab: Tab) -> None:
-    page = tab.open("/pipelines/flow/executions/hold-run")
+    page = tab.open("/")
+    running = page.inner_text("section:has(h2:text('Running now'))")
+    assert "Pipeline execution" in running and "flow / hold-run" in running
+    page.click("a:text-is('flow / hold-run')")
+    until(page, "location.hash === '#/pipelines/flow/executions/hold-run'")
+    page.wait_for_selector("#view[data-state=ready] svg.state-graph")
     statuses = _statuses(page)
     assert statuses["Hold"] == "running" and statuses["Route"] == "succeeded" and statuses["Done"] == "notreached"
     page.on("dialog", lambda d: d.accept())

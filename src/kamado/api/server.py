@@ -69,6 +69,9 @@ def serve(
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accepted sockets: no Nagle stalls
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((settings.host, settings.port))
+    # Listen now: server.json is written before uvicorn starts accepting, and a client that read it must
+    # find connections queued in the backlog, not refused.
+    sock.listen(2048)
     host, port = sock.getsockname()[:2]
     display_host = f"[{host}]" if ":" in host else host
     url = f"http://{display_host}:{port}"

@@ -1,4 +1,4 @@
-"""Errors only the SDK raises: what an invocation or a wait on an endpoint can end in.
+"""Errors only the SDK raises: what an invocation, or a wait on an endpoint or a pipeline execution, can end in.
 
 They are not in ``kamado.core.errors`` because the control plane never renders them: a ``ModelError``
 comes from the router's answer (sagemaker-runtime's 424), an ``EndpointFailed`` from the SDK reading a
@@ -47,3 +47,14 @@ class EndpointUpdateRolledBack(EndpointFailed):
     InService again on its previous config; ``message`` carries the FailureReason."""
 
     code = "EndpointUpdateRolledBack"
+
+
+class ExecutionFailed(KamadoError):
+    """A pipeline execution being waited on ended FAILED, TIMED_OUT or ABORTED; ``description`` is its
+    DescribeExecution (``error`` and ``cause`` say why)."""
+
+    code = "ExecutionFailed"
+
+    def __init__(self, message: str, *, description: dict[str, Any]) -> None:
+        super().__init__(message, details=description)
+        self.description = description

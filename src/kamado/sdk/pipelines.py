@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from kamado.core.errors import KamadoError
 from kamado.sdk.client import Client, _poll
+from kamado.sdk.errors import ExecutionFailed
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
@@ -27,16 +27,6 @@ def _definition(definition: dict[str, Any] | str | os.PathLike[str]) -> dict[str
     if isinstance(definition, os.PathLike) or (not text.lstrip().startswith("{") and Path(text).is_file()):
         return Path(text).read_text()
     return text
-
-
-class ExecutionFailed(KamadoError):
-    """The execution ended FAILED, TIMED_OUT or ABORTED; ``description`` is its DescribeExecution."""
-
-    code = "ExecutionFailed"
-
-    def __init__(self, message: str, *, description: dict[str, Any]) -> None:
-        super().__init__(message, details=description)
-        self.description = description
 
 
 class StateMachine:

@@ -11,7 +11,8 @@ const LINE_H = 16;
 const GAP_X = 40;
 const GAP_Y = 56;
 const MARGIN = 24;
-const CHAR_W = 7.2;
+const GUTTER = 60; // room on the left for arrows that skip rows, on the right for loops
+const CHAR_W = 7.8; // a generous average for 13px bold names: boxes are sized to fit them
 
 /** The definition as an object; a definition that is not JSON gives an empty graph, not an error. */
 export function parseDefinition(text) {
@@ -28,12 +29,25 @@ function short(text, max) {
   return str.length > max ? str.slice(0, max - 1) + "…" : str;
 }
 
-/** A Choice rule in a few words: "$.mode StringEquals "wait"", a JSONata condition, or "rule N". */
+const COMPARE = { Equals: "==", LessThan: "<", GreaterThan: ">", LessThanEquals: "<=", GreaterThanEquals: ">=" };
+
+/** A Choice comparison in a few characters: StringEquals "x" -> == "x", NumericLessThanPath $.y -> < $.y. */
+function opText(op, value) {
+  const isPath = op.endsWith("Path");
+  const base = isPath ? op.slice(0, -4) : op;
+  const v = isPath ? String(value) : JSON.stringify(value);
+  if (base.startsWith("Is")) return `${value ? "is" : "is not"} ${base.slice(2).toLowerCase()}`;
+  if (base.endsWith("Matches")) return `matches ${v}`;
+  const sym = COMPARE[base.replace(/^(String|Numeric|Boolean|Timestamp)/, "")];
+  return sym ? `${sym} ${v}` : `${op} ${v}`;
+}
+
+/** A Choice rule in a few words: $.mode == "wait", a JSONata condition, or "rule N". */
 export function choiceLabel(rule, i) {
   if (rule.Condition) return String(rule.Condition);
   if (rule.Variable) {
     const op = Object.keys(rule).find((k) => !["Variable", "Next", "Assign", "Output", "Comment"].includes(k));
-    return op ? `${rule.Variable} ${op} ${JSON.stringify(rule[op])}` : rule.Variable;
+    return op ? `${rule.Variable} ${opText(op, rule[op])}` : rule.Variable;
   }
   for (const op of ["And", "Or", "Not"]) if (rule[op]) return `${op}(…)`;
   return `rule ${i + 1}`;
@@ -82,20 +96,24 @@ export function layout(def) {
   const edges = edgesOf(states).filter((e) => e.to in states);
   const depth = {};
   const order = [];
-  const queue = [];
-  if (def.StartAt in states) {
-    depth[def.StartAt] = 0;
-    queue.push(def.StartAt);
-  }
-  while (queue.length) {
-    const n = queue.shift();
-    order.push(n);
-    for (const e of edges) {
-      if (e.from === n && !(e.to in depth)) {
-        depth[e.to] = depth[n] + 1;
-        queue.push(e.to);
+  // Breadth-first from StartAt over the normal flow (Next, Choice, Default) first; only states reached
+  // through a Catch alone are then placed from there, so error paths do not pull states up.
+  const bfs = (queue, kinds) => {
+    while (queue.length) {
+      const n = queue.shift();
+      if (!order.includes(n)) order.push(n);
+      for (const e of edges) {
+        if (e.from === n && kinds.includes(e.kind) && !(e.to in depth)) {
+          depth[e.to] = depth[n] + 1;
+          queue.push(e.to);
+        }
       }
     }
+  };
+  if (def.StartAt in states) {
+    depth[def.StartAt] = 0;
+    bfs([def.StartAt], ["next", "choice", "default"]);
+    bfs([...order], ["next", "choice", "default", "catch"]);
   }
   const maxDepth = order.length ? Math.max(...order.map((n) => depth[n])) : -1;
   for (const n of names) {
@@ -110,13 +128,13 @@ export function layout(def) {
   const rows = [];
   for (const n of order) (rows[depth[n]] ||= []).push(n);
   const rowWidth = (row) => row.length * w + (row.length - 1) * GAP_X;
-  const width = Math.max(480, ...rows.filter(Boolean).map(rowWidth)) + 2 * MARGIN + 90;
+  const width = Math.max(480, ...rows.filter(Boolean).map(rowWidth)) + 2 * MARGIN + 2 * GUTTER;
   const nodes = {};
   let y = MARGIN + 18;
   for (const row of rows) {
     if (!row) continue;
     const heights = row.map((n) => NODE_H + innerLines(states[n]).length * LINE_H + (innerLines(states[n]).length ? 6 : 0));
-    let x = (width - 90 - rowWidth(row)) / 2;
+    let x = (width - rowWidth(row)) / 2;
     row.forEach((n, i) => {
       nodes[n] = { name: n, type: states[n].Type || "?", x, y, w, h: heights[i], depth: depth[n], lines: innerLines(states[n]),
         end: !!states[n].End || ["Succeed", "Fail"].includes(states[n].Type) };
@@ -124,27 +142,66 @@ export function layout(def) {
     });
     y += Math.max(...heights) + GAP_Y;
   }
-  return { nodes: order.map((n) => nodes[n]), byName: nodes, edges, width, height: y - GAP_Y + MARGIN, start: def.StartAt };
+  return { nodes: order.map((n) => nodes[n]), byName: nodes, edges, width, height: y - GAP_Y + MARGIN + 30, start: def.StartAt };
 }
 
-function edgePath(a, b, slot, slots) {
-  if (b.y > a.y) {
-    const x1 = a.x + (a.w * (slot + 1)) / (slots + 1);
-    const y1 = a.y + a.h;
-    const x2 = b.x + b.w / 2;
-    const y2 = b.y;
-    const dy = Math.max(24, (y2 - y1) / 2);
-    return { d: `M${x1},${y1} C${x1},${y1 + dy} ${x2},${y2 - dy} ${x2},${y2 - 2}`,
-      mid: [(x1 + x2) / 2, (y1 + y2) / 2] };
+function bezier(p0, c1, c2, p3, tt) {
+  const u = 1 - tt;
+  return [0, 1].map((k) => u * u * u * p0[k] + 3 * u * u * tt * c1[k] + 3 * u * tt * tt * c2[k] + tt * tt * tt * p3[k]);
+}
+
+/** The path of an edge from a to b, and where its label goes; lane: the x left of the rows it skips. */
+function edgePath(a, b, slot, slots, lane) {
+  let p0;
+  let c1;
+  let c2;
+  let p3;
+  let at = 0.5;
+  if (b.y > a.y && lane !== null) { // down past other rows: out of a's left, down a lane left of them, into b
+    const x0 = a.x;
+    const y0 = a.y + a.h / 2;
+    const x3 = b.x + Math.min(24, b.w / 4);
+    const y3 = b.y - 2;
+    const d = `M${x0},${y0} C${lane},${y0} ${lane},${y0} ${lane},${y0 + 30} L${lane},${y3 - 40} `
+      + `C${lane},${y3 - 10} ${x3},${y3 - 30} ${x3},${y3}`;
+    return { d, mid: [lane - 4, (y0 + y3) / 2], anchor: "end" };
+  } else if (b.y > a.y) { // down to the next row: bottom of a to the top of b
+    p0 = [a.x + (a.w * (slot + 1)) / (slots + 1), a.y + a.h];
+    p3 = [b.x + b.w / 2, b.y - 2];
+    const dy = Math.max(24, (p3[1] - p0[1]) / 2);
+    c1 = [p0[0], p0[1] + dy];
+    c2 = [p3[0], p3[1] - dy];
+    at = 0.62;
+  } else if (b.y === a.y) { // along the same row: a loop under it, into the bottom of b
+    const dip = 34 + 8 * slot;
+    p0 = [a.x + a.w / 2 + (b.x > a.x ? 20 : -20), a.y + a.h];
+    p3 = [b.x + b.w / 2 + (b.x > a.x ? -20 : 20), b.y + b.h + 2];
+    c1 = [p0[0], p0[1] + dip];
+    c2 = [p3[0], p3[1] + dip];
+  } else { // back up (a loop): out of the right side of a, into the right side of b
+    const out = 60 + 14 * slot;
+    p0 = [a.x + a.w, a.y + a.h / 2];
+    p3 = [b.x + b.w + 2, b.y + b.h / 2];
+    c1 = [p0[0] + out, p0[1]];
+    c2 = [p3[0] + out, p3[1]];
   }
-  // Back (or sideways) edge: out of the right side of a, into the right side of b.
-  const x1 = a.x + a.w;
-  const y1 = a.y + a.h / 2;
-  const x2 = b.x + b.w + 2;
-  const y2 = b.y + b.h / 2;
-  const out = 60 + 14 * slot;
-  return { d: `M${x1},${y1} C${x1 + out},${y1} ${x2 + out},${y2} ${x2 + 4},${y2}`,
-    mid: [Math.max(x1, x2) + out * 0.75, (y1 + y2) / 2] };
+  const f = (p) => `${p[0].toFixed(1)},${p[1].toFixed(1)}`;
+  return { d: `M${f(p0)} C${f(c1)} ${f(c2)} ${f(p3)}`, mid: bezier(p0, c1, c2, p3, at) };
+}
+
+/** Moves labels down until their (estimated) boxes do not overlap. */
+function placeLabels(items) {
+  const placed = [];
+  for (const it of items) {
+    const w = it.text.length * 6 + 8;
+    const cx = it.anchor === "end" ? it.x - w / 2 : it.anchor === "start" ? it.x + w / 2 : it.x;
+    let y = it.y;
+    const hits = (p) => Math.abs(p.x - cx) < (p.w + w) / 2 && Math.abs(p.y - y) < 13;
+    for (let guard = 0; guard < 8 && placed.some(hits); guard++) y += 14;
+    placed.push({ x: cx, y, w });
+    it.y = y;
+  }
+  return items;
 }
 
 /**
@@ -168,17 +225,30 @@ export function stateGraph(definition, { statusOf = () => "plain", onSelect = nu
   const outgoing = {};
   for (const e of g.edges) (outgoing[e.from] ||= []).push(e);
   const labels = [];
+  const pending = [];
   for (const [from, list] of Object.entries(outgoing)) {
-    const down = list.filter((e) => g.byName[e.to].y > g.byName[from].y);
-    const back = list.filter((e) => g.byName[e.to].y <= g.byName[from].y);
+    const down = list.filter((e) => g.byName[e.to].y > g.byName[from].y && g.byName[e.to].depth === g.byName[from].depth + 1);
+    const far = list.filter((e) => g.byName[e.to].depth > g.byName[from].depth + 1);
+    const side = list.filter((e) => g.byName[e.to].y === g.byName[from].y);
+    const back = list.filter((e) => g.byName[e.to].y < g.byName[from].y);
     const draw = (e, slot, slots) => {
-      const { d, mid } = edgePath(g.byName[e.from], g.byName[e.to], slot, slots);
+      const a = g.byName[e.from];
+      const b = g.byName[e.to];
+      const between = g.nodes.filter((n) => n.y > a.y && n.y < b.y);
+      const lane = between.length ? Math.min(...between.map((n) => n.x), a.x, b.x) - 24 - 12 * slot : null;
+      const { d, mid, anchor } = edgePath(a, b, slot, slots, lane);
       svg.append(s("path", { d, class: `edge edge-${e.kind}`, "marker-end": `url(#${marker})`,
         dataset: { from: e.from, to: e.to } }, s("title", {}, `${e.from} → ${e.to}${e.label ? " (" + e.label + ")" : ""}`)));
-      if (e.label) labels.push(s("text", { x: mid[0], y: mid[1] + 4, "text-anchor": "middle", class: `edge-label edge-label-${e.kind}` },
-        short(e.label, 30)));
+      if (e.label) {
+        const text = short(e.label, 30);
+        const end = anchor === "end" && mid[0] > text.length * 6 + 4; // room on the left of the lane, else on its right
+        pending.push({ x: anchor === "end" ? (end ? mid[0] : mid[0] + 8) : mid[0], y: mid[1] + 4, text, kind: e.kind,
+          anchor: anchor === "end" ? (end ? "end" : "start") : "middle" });
+      }
     };
     down.forEach((e, i) => draw(e, i, down.length));
+    far.forEach((e, i) => draw(e, i, far.length));
+    side.forEach((e, i) => draw(e, i, side.length));
     back.forEach((e, i) => draw(e, i, back.length));
   }
   for (const n of g.nodes) {
@@ -213,6 +283,9 @@ export function stateGraph(definition, { statusOf = () => "plain", onSelect = nu
       });
     }
     svg.append(node);
+  }
+  for (const l of placeLabels(pending)) {
+    labels.push(s("text", { x: l.x, y: l.y, "text-anchor": l.anchor, class: `edge-label edge-label-${l.kind}` }, l.text));
   }
   svg.append(...labels); // on top of edges and nodes, so they stay readable
   return h("div", { class: "graph-box" }, svg);

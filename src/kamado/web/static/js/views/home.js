@@ -1,17 +1,27 @@
-// Home: what is running now, what failed recently and why, endpoints and their health, capacity.
+// Home: what is running now (jobs, map runs, pipeline executions), what failed recently and why, endpoints and their health, capacity.
 
 import { api } from "../api.js";
 import { enc, fill, h, link } from "../dom.js";
 import { ago, fmtNum } from "../format.js";
 import { badge, empty, kv, pageHeader, section, table } from "../ui.js";
 
+/** Running pipeline executions: one list call per state machine, for the first 20 state machines only. */
+async function runningExecutions() {
+  const sms = await api("/state-machines", { params: { maxResults: 20 } });
+  const pages = await Promise.all(sms.stateMachines.map((sm) =>
+    api(`/state-machines/${enc(sm.name)}/executions`, { params: { statusFilter: "RUNNING", maxResults: 20 } })
+      .then((p) => p.executions.map((e) => ({ sm: sm.name, ...e })))));
+  return pages.flat();
+}
+
 async function running() {
-  const [tj, hpo, pj, tr, maps] = await Promise.all([
+  const [tj, hpo, pj, tr, maps, executions] = await Promise.all([
     api("/training-jobs", { params: { StatusEquals: "InProgress", MaxResults: 20 } }),
     api("/tuning-jobs", { params: { StatusEquals: "InProgress", MaxResults: 20 } }),
     api("/processing-jobs", { params: { StatusEquals: "InProgress", MaxResults: 20 } }),
     api("/transform-jobs", { params: { StatusEquals: "InProgress", MaxResults: 20 } }),
     api("/map-runs", { params: { MaxResults: 20 } }),
+    runningExecutions(),
   ]);
   return [
     ...tj.TrainingJobSummaries.map((j) => ({ kind: "Training job", name: j.TrainingJobName, route: `/training/${enc(j.TrainingJobName)}`, status: j.SecondaryStatus || j.TrainingJobStatus, since: j.CreationTime })),
@@ -19,6 +29,7 @@ async function running() {
     ...pj.ProcessingJobSummaries.map((j) => ({ kind: "Processing job", name: j.ProcessingJobName, route: `/processing/${enc(j.ProcessingJobName)}`, status: j.ProcessingJobStatus, since: j.CreationTime })),
     ...tr.TransformJobSummaries.map((j) => ({ kind: "Transform job", name: j.TransformJobName, route: `/transform/${enc(j.TransformJobName)}`, status: j.TransformJobStatus, since: j.CreationTime })),
     ...maps.MapRuns.filter((m) => m.Status === "InProgress").map((m) => ({ kind: "Map run", name: m.MapRunName, route: `/map-runs/${enc(m.MapRunName)}`, status: m.Status, since: m.StartDate })),
+    ...executions.map((e) => ({ kind: "Pipeline execution", name: `${e.sm} / ${e.name}`, route: `/pipelines/${enc(e.sm)}/executions/${enc(e.name)}`, status: e.status, since: e.startDate })),
   ];
 }
 

@@ -7,7 +7,7 @@ import { enc, fill, h, link } from "../dom.js";
 import { between, fmtDuration, fmtNum, fmtTime, isLive } from "../format.js";
 import { graphLegend, stateGraph } from "../graph.js";
 import { go } from "../router.js";
-import { actionButton, badge, empty, kv, pageHeader, section, table } from "../ui.js";
+import { actionButton, badge, empty, errorBox, kv, pageHeader, section, table } from "../ui.js";
 
 const EXECUTION_STATUSES = ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"];
 const HISTORY_PAGES = 25; // 25,000 events: the per-execution limit
@@ -80,8 +80,7 @@ function startForm(name) {
         body: { input: text, ...(execName.value.trim() ? { name: execName.value.trim() } : {}) } });
       go(exRoute(name, started.name));
     } catch (err) {
-      const e = h("div", { class: "error", role: "alert" }, h("strong", {}, err.status ? `Error ${err.status}: ` : "Error: "), err.message);
-      fill(out, e);
+      fill(out, errorBox(err));
     } finally {
       button.disabled = false;
     }
@@ -116,8 +115,10 @@ async function targeting(name) {
 export async function stateMachineView(root, { name }, query, ctx) {
   const [desc, targets] = await Promise.all([api(smPath(name)), targeting(name)]);
   const status = EXECUTION_STATUSES.includes(query.status) ? query.status : "";
+  const size = Math.min(100, Math.max(1, Number.parseInt(query.size, 10) || 25));
+  const keep = { status, size: query.size }; // carried over to the next and first page
   const list = h("div", { id: "executions" });
-  const filter = h("select", { name: "status", id: "exec-status", onchange: () => go(smRoute(name), { status: filter.value }) },
+  const filter = h("select", { name: "status", id: "exec-status", onchange: () => go(smRoute(name), { status: filter.value, size: query.size }) },
     h("option", { value: "" }, "all statuses"),
     EXECUTION_STATUSES.map((st) => h("option", { value: st, selected: st === status }, st)));
   fill(root,
@@ -130,8 +131,7 @@ export async function stateMachineView(root, { name }, query, ctx) {
         section("Details", kv([["Type", desc.type], ["Created", fmtTime(desc.creationDate)], ["Updated", fmtTime(desc.updateDate)],
           ["Revision", desc.revisionId], ["Role", desc.roleArn], ["ARN", desc.stateMachineArn]])),
         section("Schedules and triggers", table([
-          { label: "Kind", value: (t) => t.kind },
-          { label: "Name", value: (t) => link("/schedules", t.name) },
+          { label: "Name", cls: "nowrap", value: (t) => h("span", {}, link("/schedules", t.name), h("div", { class: "muted small" }, t.kind)) },
           { label: "State", value: (t) => badge(t.state) },
           { label: "Expression / prefix", value: (t) => h("code", {}, t.what) },
           { label: "Next fire", value: (t) => (t.kind === "Schedule" ? fmtTime(t.next) : "on new objects") },
@@ -139,11 +139,11 @@ export async function stateMachineView(root, { name }, query, ctx) {
           rowAttrs: (t) => ({ dataset: { target: t.name } }) })))),
     section("Executions", h("div", { class: "filters" }, h("label", {}, "Status ", filter)), list));
   const draw = async () => {
-    const page = await api(`${smPath(name)}/executions`, { params: { statusFilter: status, maxResults: 25, nextToken: query.token } });
+    const page = await api(`${smPath(name)}/executions`, { params: { statusFilter: status, maxResults: size, nextToken: query.token } });
     fill(list, executionsTable(name, page),
       page.nextToken || query.token ? h("div", { class: "pager row" },
-        query.token ? h("button", { type: "button", onclick: () => go(smRoute(name), { status }) }, "First page") : null,
-        page.nextToken ? h("button", { type: "button", id: "next-page", onclick: () => go(smRoute(name), { status, token: page.nextToken }) },
+        query.token ? h("button", { type: "button", id: "first-page", onclick: () => go(smRoute(name), keep) }, "First page") : null,
+        page.nextToken ? h("button", { type: "button", id: "next-page", onclick: () => go(smRoute(name), { ...keep, token: page.nextToken }) },
           "Next page") : null) : null);
   };
   await draw();
@@ -280,9 +280,9 @@ export async function executionView(root, { name: sm, execution }, _query, ctx) 
           section("Output", desc.output !== undefined ? jsonBlock(desc.output, { class: "json", id: "exec-output-text" })
             : empty(live ? "Not finished yet." : "No output.")))),
       section("Event history", table([
-        { label: "ID", cls: "num", value: (e) => String(e.id) },
-        { label: "Time", value: (e) => fmtTime(e.timestamp) },
-        { label: "Type", value: (e) => h("span", { class: e.type.endsWith("Failed") || e.type.endsWith("Aborted") || e.type.endsWith("TimedOut") ? "bad-text" : null }, e.type) },
+        { label: "ID", cls: "num nowrap", value: (e) => String(e.id) },
+        { label: "Time", cls: "nowrap", value: (e) => fmtTime(e.timestamp) },
+        { label: "Type", cls: "nowrap", value: (e) => h("span", { class: e.type.endsWith("Failed") || e.type.endsWith("Aborted") || e.type.endsWith("TimedOut") ? "bad-text" : null }, e.type) },
         { label: "Details", cls: "wide", value: (e) => h("span", { class: "reason event-details" }, eventDetailsText(e)) },
       ], events, { emptyText: "No events yet.", rowAttrs: (e) => ({ dataset: { event: String(e.id), type: e.type } }) })));
     return live;
@@ -311,7 +311,7 @@ export async function schedulesView(root, _params, _query, ctx) {
   const draw = async () => {
     const [s, t] = await Promise.all([api("/schedules", { params: { MaxResults: 100 } }), api("/triggers", { params: { MaxResults: 100 } })]);
     fill(sched, table([
-      { label: "Schedule", value: (r) => r.Name },
+      { label: "Schedule", cls: "nowrap", value: (r) => r.Name },
       { label: "State", value: (r) => badge(r.State) },
       { label: "Expression", value: (r) => h("span", {}, h("code", {}, r.ScheduleExpression), h("span", { class: "muted small" }, ` ${r.ScheduleExpressionTimezone}`)) },
       { label: "Starts", value: (r) => link(smRoute(r.Target.StateMachine), r.Target.StateMachine) },
@@ -322,7 +322,7 @@ export async function schedulesView(root, _params, _query, ctx) {
     ], s.Schedules, { emptyText: "No schedules. Create one with `kamado pipelines schedules create NAME 'rate(1 day)' STATE_MACHINE`.",
       rowAttrs: (r) => ({ dataset: { schedule: r.Name, state: r.State } }) }));
     fill(trig, table([
-      { label: "Trigger", value: (r) => r.Name },
+      { label: "Trigger", cls: "nowrap", value: (r) => r.Name },
       { label: "State", value: (r) => badge(r.State) },
       { label: "Prefix", value: (r) => h("code", {}, r.Prefix) },
       { label: "Starts", value: (r) => link(smRoute(r.Target.StateMachine), r.Target.StateMachine) },
