@@ -331,6 +331,7 @@ def run() -> tuple[Path, dict[str, Any]]:
                 "series_page_note": "draws without freezing: longest main-thread task reported, no hard bound set",
             },
         }
-        return write_result(NAME, data, started), data
+        path = write_result(NAME, data, started)
+        return path, json.loads(path.read_text())
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
