@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import REPO, log, smoke, write_result
-from kamado.pipelines.asl.conformance import grade, load_cases, summarize
+from kamado.pipelines.asl.conformance import find_cases_dir, grade, load_cases, summarize
 from kamado.pipelines.asl.driver import run_local
 from kamado.pipelines.asl.interpreter import Interpreter
 
 NAME = "asl_conformance"
-CASES_DIR = REPO.parent / "shared" / "conformance" / "asl" / "cases"
+CASES_DIR = find_cases_dir(REPO)
 
 
 def _pass_chain_rate(length: int, runs: int) -> float:

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from kamado.pipelines.asl.conformance import grade, load_cases, summarize
+from kamado.pipelines.asl.conformance import find_cases_dir, grade, load_cases, summarize
 
-CASES_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "asl" / "cases"
+CASES_DIR = find_cases_dir(Path(__file__).resolve().parents[2])
 
 #: case id -> why it cannot pass yet (empty: every public case passes at all three tiers).
 KNOWN_FAILURES: dict[str, str] = {}
@@ -24,7 +24,8 @@ KNOWN_FAILURES: dict[str, str] = {}
 
 def _cases() -> list[Any]:
     if not CASES_DIR.is_dir():
-        return [pytest.param(None, marks=pytest.mark.skip(reason=f"conformance corpus not found at {CASES_DIR}"))]
+        why = f"conformance corpus not found at {CASES_DIR} (set KAMADO_ASL_CASES)"
+        return [pytest.param(None, marks=pytest.mark.skip(reason=why))]
     params = []
     for case in load_cases(CASES_DIR):
         marks = []

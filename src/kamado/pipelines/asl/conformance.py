@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -17,6 +18,22 @@ from typing import Any
 
 from kamado.pipelines.asl.driver import run_local
 from kamado.pipelines.asl.validator import validation_errors
+
+#: Where the corpus lives relative to some directory above a checkout (the project's ``shared/`` folder).
+CORPUS = Path("shared") / "conformance" / "asl" / "cases"
+
+
+def find_cases_dir(start: Path) -> Path:
+    """The corpus: ``KAMADO_ASL_CASES`` if set, else ``shared/conformance/asl/cases`` beside ``start`` or
+    any directory above it (a checkout may sit at any depth below the project's ``shared/``). The first
+    candidate is returned when none exists, so a caller can say where it looked."""
+    if os.environ.get("KAMADO_ASL_CASES"):
+        return Path(os.environ["KAMADO_ASL_CASES"])
+    for parent in [start, *start.parents]:
+        candidate = parent / CORPUS
+        if candidate.is_dir():
+            return candidate
+    return start.parent / CORPUS
 
 
 @dataclass
