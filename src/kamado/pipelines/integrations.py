@@ -71,65 +71,63 @@ class TaskOutcome:
 
 
 @dataclass(frozen=True)
+class _Sync:
+    """How ``.sync`` waits: the describe method, the status field, and which statuses end the wait."""
+
+    describe: str
+    field: str
+    done: frozenset[str]
+    bad: frozenset[str]
+
+
+@dataclass(frozen=True)
 class _SageMakerApi:
     request: type[BaseModel]
     name_field: str
     kind: str
     arn_field: str
-    #: ``(describe function name on the services, status field, success states, failure states)``
-    sync: tuple[str, str, frozenset[str], frozenset[str]] | None = None
+    #: The service (an attribute of :class:`Integrations`) and its method that the REST route calls too.
+    service: str
+    create: str
+    sync: _Sync | None = None
+    #: Jobs a cancelled ``.sync`` Task stops (best effort, as Step Functions does); endpoints are left alone.
+    stoppable: bool = False
 
 
 _DONE = frozenset({"Completed"})
 _BAD = frozenset({"Failed", "Stopped"})
+
+
+def _job(request: type[BaseModel], noun: str, kind: str, service: str) -> _SageMakerApi:
+    """A SageMaker job API: ``<Noun>Name`` / ``<Noun>Arn``, ``.sync`` on ``<Noun>Status``, stoppable."""
+    return _SageMakerApi(
+        request, f"{noun}Name", kind, f"{noun}Arn", service, "create",
+        _Sync("describe", f"{noun}Status", _DONE, _BAD), stoppable=True,
+    )  # fmt: skip
+
+
+_IN_SERVICE = frozenset({"InService"})
 SAGEMAKER_APIS: dict[str, _SageMakerApi] = {
-    "createTrainingJob": _SageMakerApi(
-        CreateTrainingJobRequest,
-        "TrainingJobName",
-        TRAINING_KIND,
-        "TrainingJobArn",
-        ("training", "TrainingJobStatus", _DONE, _BAD),
+    "createTrainingJob": _job(CreateTrainingJobRequest, "TrainingJob", TRAINING_KIND, "training"),
+    "createHyperParameterTuningJob": _job(
+        CreateHyperParameterTuningJobRequest, "HyperParameterTuningJob", TUNING_KIND, "tuning"
     ),
-    "createHyperParameterTuningJob": _SageMakerApi(
-        CreateHyperParameterTuningJobRequest,
-        "HyperParameterTuningJobName",
-        TUNING_KIND,
-        "HyperParameterTuningJobArn",
-        ("tuning", "HyperParameterTuningJobStatus", _DONE, _BAD),
-    ),
-    "createTransformJob": _SageMakerApi(
-        CreateTransformJobRequest,
-        "TransformJobName",
-        TRANSFORM_KIND,
-        "TransformJobArn",
-        ("transform", "TransformJobStatus", _DONE, _BAD),
-    ),
-    "createProcessingJob": _SageMakerApi(
-        CreateProcessingJobRequest,
-        "ProcessingJobName",
-        PROCESSING_KIND,
-        "ProcessingJobArn",
-        ("processing", "ProcessingJobStatus", _DONE, _BAD),
-    ),
-    "createModel": _SageMakerApi(CreateModelRequest, "ModelName", MODEL, "ModelArn"),
+    "createTransformJob": _job(CreateTransformJobRequest, "TransformJob", TRANSFORM_KIND, "transform"),
+    "createProcessingJob": _job(CreateProcessingJobRequest, "ProcessingJob", PROCESSING_KIND, "processing"),
+    "createModel": _SageMakerApi(CreateModelRequest, "ModelName", MODEL, "ModelArn", "hosting", "create_model"),
     "createEndpointConfig": _SageMakerApi(
-        CreateEndpointConfigRequest, "EndpointConfigName", ENDPOINT_CONFIG, "EndpointConfigArn"
+        CreateEndpointConfigRequest, "EndpointConfigName", ENDPOINT_CONFIG, "EndpointConfigArn", "hosting",
+        "create_endpoint_config",
     ),
     "createEndpoint": _SageMakerApi(
-        CreateEndpointRequest,
-        "EndpointName",
-        ENDPOINT,
-        "EndpointArn",
-        ("endpoint", "EndpointStatus", frozenset({"InService"}), frozenset({"Failed", "OutOfService"})),
+        CreateEndpointRequest, "EndpointName", ENDPOINT, "EndpointArn", "hosting", "create_endpoint",
+        _Sync("describe_endpoint", "EndpointStatus", _IN_SERVICE, frozenset({"Failed", "OutOfService"})),
     ),
     "updateEndpoint": _SageMakerApi(
-        UpdateEndpointRequest,
-        "EndpointName",
-        ENDPOINT,
-        "EndpointArn",
-        ("endpoint", "EndpointStatus", frozenset({"InService"}), frozenset({"Failed", "UpdateRollbackFailed"})),
+        UpdateEndpointRequest, "EndpointName", ENDPOINT, "EndpointArn", "hosting", "update_endpoint",
+        _Sync("describe_endpoint", "EndpointStatus", _IN_SERVICE, frozenset({"Failed", "UpdateRollbackFailed"})),
     ),
-}
+}  # fmt: skip
 
 
 def function_name(resource: str, params: Any) -> str | None:
@@ -208,7 +206,7 @@ class Integrations:
                     continue  # chosen at run time
                 if not fn:
                     problems.append((f"{path}/Parameters/FunctionName", "lambda:invoke needs a FunctionName"))
-                elif not self._exists(FUNCTION_KIND, fn):
+                elif self._record(FUNCTION_KIND, fn) is None:
                     problems.append(
                         (
                             f"{path}/Resource",
@@ -238,13 +236,6 @@ class Integrations:
                 )
             )
         return problems
-
-    def _exists(self, kind: str, name: str) -> bool:
-        try:
-            self.functions.store.get(kind, name)
-            return True
-        except NotFound:
-            return False
 
     # -- running ------------------------------------------------------------------------------------------
     def start(self, token: str, resource: str, params: Any, *, timeout_s: float | None = None) -> None:
@@ -295,9 +286,9 @@ class Integrations:
         with self._lock:
             running = self._running.pop(token, None)
         waiter = running.waiter if running is not None else None
-        if isinstance(waiter, _Waiter) and waiter.service != "endpoint":
+        if isinstance(waiter, _Waiter) and waiter.api.stoppable:
             with contextlib.suppress(KamadoError):  # already over
-                getattr(self, waiter.service).stop(waiter.name)
+                getattr(self, waiter.api.service).stop(waiter.name)
 
     def close(self) -> None:
         with self._lock:
@@ -379,7 +370,7 @@ class Integrations:
             arn = self._create(api, name, req)
         except ResourceInUse as exc:
             rec = self._record(api.kind, name)
-            if rec is None or rec.tags.get(TASK_TAG) != token[:256] or api.request is UpdateEndpointRequest:
+            if rec is None or rec.tags.get(TASK_TAG) != token[:256]:
                 return TaskOutcome(False, error="SageMaker.ResourceInUse", cause=exc.message)
             arn = rec.arn  # created by this Task before a crash: adopt it
         except KamadoError as exc:
@@ -389,35 +380,17 @@ class Integrations:
         return TaskOutcome(True, _Waiter(self, api, name))
 
     def _create(self, api: _SageMakerApi, name: str, req: Any) -> str:
-        if isinstance(req, CreateTrainingJobRequest):
-            return self.training.create(req).arn
-        if isinstance(req, CreateHyperParameterTuningJobRequest):
-            return self.tuning.create(req).arn
-        if isinstance(req, CreateTransformJobRequest):
-            return self.transform.create(req).arn
-        if isinstance(req, CreateProcessingJobRequest):
-            return self.processing.create(req).arn
-        if isinstance(req, CreateModelRequest):
-            return self.hosting.create_model(req).arn
-        if isinstance(req, CreateEndpointConfigRequest):
-            return self.hosting.create_endpoint_config(req).arn
-        if isinstance(req, CreateEndpointRequest):
-            return self.hosting.create_endpoint(req).arn
-        if isinstance(req, UpdateEndpointRequest):
-            return self.hosting.update_endpoint(name, req).arn
-        raise KamadoError(f"{type(req).__name__} is not wired")
+        method = getattr(getattr(self, api.service), api.create)
+        # UpdateEndpoint names its endpoint in the REST path, not in the body.
+        rec = method(name, req) if api.name_field not in api.request.model_fields else method(req)
+        return str(rec.arn)
 
     def _record(self, kind: str, name: str) -> Any:
+        """The resource, or None (read from the store the services share)."""
         try:
             return self.functions.store.get(kind, name)
         except NotFound:
             return None
-
-    def describe(self, service: str, name: str) -> dict[str, Any]:
-        if service == "endpoint":
-            return self.hosting.describe_endpoint(name)
-        described: dict[str, Any] = getattr(self, service).describe(name)
-        return described
 
 
 class _Waiter:
@@ -425,17 +398,16 @@ class _Waiter:
 
     def __init__(self, owner: Integrations, api: _SageMakerApi, name: str) -> None:
         assert api.sync is not None
-        self.owner, self.name = owner, name
-        self.service, self.field, self.good, self.bad = api.sync
+        self.owner, self.api, self.name, self.sync = owner, api, name, api.sync
 
     def __call__(self) -> TaskOutcome | None:
         try:
-            described = self.owner.describe(self.service, self.name)
+            described: dict[str, Any] = getattr(getattr(self.owner, self.api.service), self.sync.describe)(self.name)
         except NotFound as exc:
             return TaskOutcome(False, error="States.TaskFailed", cause=exc.message)
-        status = described.get(self.field)
-        if status in self.good:
+        status = described.get(self.sync.field)
+        if status in self.sync.done:
             return TaskOutcome(True, described)
-        if status in self.bad:
+        if status in self.sync.bad:
             return TaskOutcome(False, error="States.TaskFailed", cause=json.dumps(described, default=str))
         return None

@@ -24,7 +24,7 @@ from kamado.core.clock import iso_time
 from kamado.core.errors import ConcurrentModification, NotFound
 from kamado.core.loop import ReconcileLoop
 from kamado.pipelines.integrations import Integrations
-from kamado.pipelines.service import EXECUTION_KIND, PipelineService
+from kamado.pipelines.service import EXECUTION_KIND, TERMINAL, PipelineService
 from kamado.store.records import ResourceRecord
 
 if TYPE_CHECKING:
@@ -120,6 +120,7 @@ class ExecutionRunner(ReconcileLoop):
         events: list[dict[str, Any]] = []
         consumed: list[str] = []
         for token, task in sorted(rec.status.get("Tasks", {}).items()):
+            # A no-op while the work runs; after a server restart it starts the work again (at least once).
             self.integrations.start(_work_id(rec, token), task["resource"], task["payload"])
             outcome = self.integrations.poll(_work_id(rec, token))
             if outcome is None:
@@ -158,12 +159,7 @@ class ExecutionRunner(ReconcileLoop):
                     if ev.get("execution") is None:  # child executions of a distributed Map keep no history here
                         history.append((ev["type"], ev.get("details") or {}))
                 elif kind == "InvokeTask":
-                    tasks[action["token"]] = {
-                        "resource": action["resource"],
-                        "payload": action.get("payload"),
-                        "state": action.get("state"),
-                        "attempt": action.get("attempt", 0),
-                    }
+                    tasks[action["token"]] = {"resource": action["resource"], "payload": action.get("payload")}
                 elif kind == "CancelTask":
                     tasks.pop(action["token"], None)
                     cancelled.append(action["token"])
@@ -171,30 +167,20 @@ class ExecutionRunner(ReconcileLoop):
                     timers[action["timer_id"]] = float(action["fire_at"])
                 elif kind == "CancelTimer":
                     timers.pop(action["timer_id"], None)
-                elif kind == "ExecutionSucceeded":
-                    to_state, patch["Output"] = "SUCCEEDED", action.get("output")
-                elif kind == "ExecutionFailed":
-                    to_state = "FAILED"
-                    patch["Error"], patch["Cause"] = action.get("error"), action.get("cause")
-                elif kind == "ExecutionAborted":
-                    to_state = "ABORTED"
-                    stop = rec.status.get("StopRequested") or {}
-                    patch["Error"], patch["Cause"] = stop.get("error"), stop.get("cause")
-                elif kind == "ExecutionTimedOut":
-                    to_state = "TIMED_OUT"
-                    patch["Error"], patch["Cause"] = action.get("error"), action.get("cause")
             for token in consumed:
                 tasks.pop(token, None)
-            if machine.get("status") not in (None, "PENDING", "RUNNING") and to_state is None:
-                to_state = {
-                    "SUCCEEDED": "SUCCEEDED",
-                    "FAILED": "FAILED",
-                    "ABORTED": "ABORTED",
-                    "TIMED_OUT": "TIMED_OUT",
-                }.get(machine["status"])
-            if to_state is not None:
+            if machine.get("status") in TERMINAL:
+                # The interpreter's state says how it ended (as its in-memory driver reads it).
+                to_state = str(machine["status"])
                 break
         if to_state is not None:
+            if to_state == "SUCCEEDED":
+                patch["Output"] = machine.get("output")
+            elif to_state == "ABORTED":  # StopExecution's own error and cause, as Step Functions reports them
+                stop = rec.status.get("StopRequested") or {}
+                patch["Error"], patch["Cause"] = stop.get("error"), stop.get("cause")
+            else:
+                patch["Error"], patch["Cause"] = machine.get("error"), machine.get("cause")
             cancelled.extend(tasks)
             tasks, timers = {}, {}
             patch["StopTime"] = now
@@ -209,11 +195,4 @@ class ExecutionRunner(ReconcileLoop):
             self.integrations.cancel(_work_id(rec, token))
         for token, task in tasks.items():
             self.integrations.start(_work_id(rec, token), task["resource"], task["payload"])
-        if tasks or timers:
-            self.wake_at(min(timers.values(), default=now + self.interval_s))
         return new
-
-    def wake_at(self, when: float) -> None:
-        """Run the next pass early when a timer is due before the normal interval (short Waits stay short)."""
-        if when - self.clock() <= 0:
-            self.wake()

@@ -699,13 +699,14 @@ class Client(SecurityMethods):
 
     @staticmethod
     def _iter_pages(
-        list_fn: Callable[..., dict[str, Any]], key: str, params: dict[str, Any]
+        list_fn: Callable[..., dict[str, Any]], key: str, params: dict[str, Any], *, token_field: str = "NextToken"
     ) -> Iterator[dict[str, Any]]:
+        """Every item of a List* call, page after page (Step Functions' APIs spell the token ``nextToken``)."""
         token = None
         while True:
-            page = list_fn(**params, NextToken=token)
+            page = list_fn(**params, **{token_field: token})
             yield from page[key]
-            token = page.get("NextToken")
+            token = page.get(token_field)
             if not token:
                 return
 

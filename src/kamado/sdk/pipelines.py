@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +27,11 @@ def _definition(definition: dict[str, Any] | str | os.PathLike[str]) -> dict[str
     if isinstance(definition, os.PathLike) or (not text.lstrip().startswith("{") and Path(text).is_file()):
         return Path(text).read_text()
     return text
+
+
+def _lister(client: Client, path: str) -> Callable[..., dict[str, Any]]:
+    """One page of ``path`` per call, with the page's parameters as keywords (for ``Client._iter_pages``)."""
+    return lambda **params: client._list(path, params)
 
 
 class StateMachine:
@@ -62,13 +67,8 @@ class StateMachine:
     @classmethod
     def list(cls, *, client: Client | None = None) -> Iterator[dict[str, Any]]:
         client = client or Client()
-        token = None
-        while True:
-            page = client._list("/api/v1/state-machines", {"nextToken": token, "maxResults": 100})
-            yield from page["stateMachines"]
-            token = page.get("nextToken")
-            if not token:
-                return
+        pages = _lister(client, "/api/v1/state-machines")
+        yield from client._iter_pages(pages, "stateMachines", {"maxResults": 100}, token_field="nextToken")
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = self.client._request("GET", self._path)
@@ -94,16 +94,11 @@ class StateMachine:
         return Execution(self.name, out["name"], client=self.client)
 
     def executions(self, *, status: str | None = None) -> Iterator[Execution]:
-        token = None
-        while True:
-            page = self.client._list(
-                f"{self._path}/executions", {"statusFilter": status, "nextToken": token, "maxResults": 100}
-            )
-            for item in page["executions"]:
-                yield Execution(self.name, item["name"], client=self.client)
-            token = page.get("nextToken")
-            if not token:
-                return
+        params = {"statusFilter": status, "maxResults": 100}
+        for item in self.client._iter_pages(
+            _lister(self.client, f"{self._path}/executions"), "executions", params, token_field="nextToken"
+        ):
+            yield Execution(self.name, item["name"], client=self.client)
 
 
 class Execution:
@@ -151,16 +146,12 @@ class Execution:
         return json.loads(desc["output"]) if "output" in desc else None
 
     def history(self, *, reverse: bool = False) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
-        token = None
-        while True:
-            page = self.client._list(
-                f"{self._path}/history", {"nextToken": token, "maxResults": 1000, "reverseOrder": reverse or None}
+        params = {"maxResults": 1000, "reverseOrder": reverse or None}
+        return list(
+            self.client._iter_pages(
+                _lister(self.client, f"{self._path}/history"), "events", params, token_field="nextToken"
             )
-            events.extend(page["events"])
-            token = page.get("nextToken")
-            if not token:
-                return events
+        )
 
     def stop(self, *, error: str | None = None, cause: str | None = None) -> None:
         body = {k: v for k, v in {"error": error, "cause": cause}.items() if v is not None}
