@@ -75,9 +75,12 @@ def required_for(settings: Settings) -> bool:
 
 
 def install_security(app: FastAPI, platform: Platform, settings: Settings) -> Security:
-    """Wire tokens, policies, audit and secrets into the app and the training capability."""
+    """Wire tokens, policies, audit and secrets into the app and every capability that runs user code."""
     from kamado.api.routes import security as routes
+    from kamado.hosting.reconciler import HostingReconciler
+    from kamado.processing.reconciler import ProcessingReconciler
     from kamado.training.reconciler import TrainingReconciler
+    from kamado.transform.reconciler import TransformReconciler
 
     try:
         require = required_for(settings)
@@ -89,9 +92,17 @@ def install_security(app: FastAPI, platform: Platform, settings: Settings) -> Se
     secrets = SecretService(service.store, KeyRing(settings.home))
     injector = SecretInjector(secrets)
     platform.training.secrets = injector
+    platform.processing.secrets = injector
+    platform.functions.secrets = injector
+    platform.hosting.secrets = injector
+    platform.transform.secrets = injector
     for r in platform.reconcilers:
         if isinstance(r, TrainingReconciler):
             r.secrets = injector
+        elif isinstance(r, ProcessingReconciler):
+            r.secrets.hooks = injector
+        elif isinstance(r, HostingReconciler | TransformReconciler):
+            r.ops.secrets = injector  # endpoint and batch-transform instances
     sec = Security(
         service=service, secrets=secrets, token_file=token_file, require_token=require, limiter=FailureLimiter()
     )

@@ -16,9 +16,10 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from kamado.compute.executor import Executor
+from kamado.core.secret_hooks import redact_json
 from kamado.functions.worker_task import FunctionConfig, Janitor, StartError, WorkerTask
 
 __all__ = ["NOT_RUN", "FunctionConfig", "FunctionPool", "Pools", "StartError"]
@@ -199,6 +200,8 @@ class FunctionPool:
                     answer.pop("exitCode", None)
             elif answer.get("reason") == "OutOfMemory" or answer.get("errorType") == "Runtime.ExitError":
                 healthy = False
+            if self.cfg.redact is not None:
+                answer = cast(dict[str, Any], redact_json(answer, self.cfg.redact))
             answer["requestId"] = rids[len(out)]
             out.append(answer)
             if on_result is not None:

@@ -26,6 +26,7 @@ from kamado.compute.taskspec import Limits, TaskHandle, TaskSpec, TaskState
 from kamado.core.clock import iso_time
 from kamado.core.errors import IllegalTransition, InvalidSpec, NotFound, PayloadTooLarge, ResourceInUse
 from kamado.core.names import arn
+from kamado.core.secret_hooks import SecretHooks, redact_json, referenced_name
 from kamado.core.settings import Settings
 from kamado.functions.pool import FunctionConfig, Pools
 from kamado.functions.spec import CreateFunctionRequest
@@ -123,6 +124,8 @@ class FunctionService:
         #: Backoff before async retry n (1-based) is ``retry_base_s * 2 ** (n - 1)``; Lambda waits minutes.
         self.retry_base_s = 1.0
         self.async_attempts = 3  # the first try and Lambda's two retries
+        #: Secret checks, injection and redaction, plugged in by the API layer (None: values pass as written).
+        self.secrets: SecretHooks | None = None
 
     # -- create and read ------------------------------------------------------------------------------
     def create(self, req: CreateFunctionRequest) -> ResourceRecord:
@@ -153,7 +156,17 @@ class FunctionService:
             tmp = source.with_name(source.name + f".tmp-{uuid.uuid4().hex[:6]}")
             materialize_tree(self.artifacts, digest, tmp)
             os.replace(tmp, source)
-        check_handler(self.executor, source, req.Handler, req.Environment.Variables)
+        variables = req.Environment.Variables
+        if self.secrets is not None:
+            self.secrets.check_environment(variables, field="Environment.Variables")
+            resolved = self.secrets.resolve(variables)
+            try:
+                check_handler(self.executor, source, req.Handler, {**variables, **resolved})
+            except InvalidSpec as exc:
+                redact = self.secrets.redactor(resolved.values())
+                raise InvalidSpec(redact(exc.message), details=redact_json(exc.details, redact)) from None  # type: ignore[arg-type]
+        else:
+            check_handler(self.executor, source, req.Handler, variables)
         return self.store.create(
             kind=KIND,
             name=req.FunctionName,
@@ -192,14 +205,22 @@ class FunctionService:
     def config(self, rec: ResourceRecord) -> FunctionConfig:
         spec = rec.spec
         reserved = spec.get("ReservedConcurrentExecutions") or (os.cpu_count() or 2)
+        environment = dict(spec.get("Environment", {}).get("Variables", {}))
+        redact = None
+        if self.secrets is not None and any(referenced_name(v) for v in environment.values()):
+            # Resolved on every use: a rotated secret changes the config, so new workers get the new value.
+            resolved = self.secrets.resolve(environment)
+            environment.update(resolved)
+            redact = self.secrets.redactor(resolved.values())
         return FunctionConfig(
             name=rec.name,
             source_dir=Path(rec.status["SourceDir"]),
             handler=spec["Handler"],
             memory_mb=int(spec["MemorySize"]),
             timeout_s=float(spec["Timeout"]),
-            environment=dict(spec.get("Environment", {}).get("Variables", {})),
+            environment=environment,
             max_workers=int(reserved),
+            redact=redact,
         )
 
     def pool(self, name: str) -> Any:

@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,8 @@ class FunctionConfig:
     timeout_s: float
     environment: dict[str, str] = field(default_factory=dict)
     max_workers: int = 2
+    #: Masks the secret values in ``environment`` in everything a call returns (None: no secrets).
+    redact: Callable[[str], str] | None = field(default=None, compare=False, repr=False)
 
 
 class StartError(Exception):

@@ -8,11 +8,13 @@ task id. Its record (a plain dict in the endpoint's status) holds everything nee
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import socket
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -21,6 +23,7 @@ from kamado.artifacts.base import ArtifactStore
 from kamado.compute.executor import Executor
 from kamado.compute.instance_types import reservation_for, resolve_instance_type
 from kamado.compute.taskspec import Limits, TaskHandle, TaskSpec, TaskStatus
+from kamado.core.secret_hooks import WITHHELD, SecretHooks, referenced_name
 from kamado.core.settings import Settings
 from kamado.hosting.model_files import prepare_model
 from kamado.hosting.spec import ContainerDefinition
@@ -28,6 +31,9 @@ from kamado.hosting.states import InstanceState
 
 #: Seconds a removed instance keeps running after leaving the routing table, so requests the router
 #: already sent it finish; it then gets SIGTERM (the model server drains) and SIGKILL 30 s later.
+log = logging.getLogger("kamado.hosting")
+#: Extra bytes read before a log tail is cut, so a secret value straddling the cut is masked whole.
+_REDACT_MARGIN = 8192
 DRAIN_DELAY_S = 1.0
 STOP_GRACE_S = 30.0
 PING_TIMEOUT_S = 2.0
@@ -53,6 +59,9 @@ class InstanceOps:
         #: Records of instances started by this process, by task id. A pass whose status write lost a race
         #: starts the same task id again: it must get the same record (port included), not a new one.
         self._started: dict[str, dict[str, Any]] = {}
+        #: Secret injection and redaction, plugged in by the API layer (None: values pass as written).
+        self.secrets: SecretHooks | None = None
+        self._redactors: dict[str, Callable[[str], str]] = {}
 
     def close(self) -> None:
         self._http.close()
@@ -84,6 +93,12 @@ class InstanceOps:
         }
         if prepared.code_dir is not None:
             env["SAGEMAKER_SUBMIT_DIRECTORY"] = str(prepared.code_dir)
+        # The record keeps the references (to rebuild the redactor after a restart); only the task gets values.
+        secret_env = {k: v for k, v in container.Environment.items() if referenced_name(v)}
+        if self.secrets is not None and secret_env:
+            resolved = self.secrets.resolve(secret_env)
+            env.update(resolved)
+            self._redactors[task_id] = self.secrets.redactor(resolved.values())
         if container.Command:
             command = list(container.Command)
             cwd = prepared.code_dir or prepared.model_dir
@@ -112,6 +127,8 @@ class InstanceOps:
             "StartedAt": time.time(),
             "FailedPings": 0,
         }
+        if secret_env:
+            record["SecretEnv"] = secret_env
         if len(self._started) > 1000:
             self._started.pop(next(iter(self._started)))
         self._started[task_id] = dict(record)
@@ -134,23 +151,42 @@ class InstanceOps:
 
     def cleanup(self, inst: dict[str, Any]) -> None:
         # Best effort: a task the executor still reports running is cleaned up next time.
+        self._redactors.pop(inst["TaskId"], None)
         with contextlib.suppress(Exception):
             self.executor.cleanup(self._handle(inst))
 
     def log_tail(self, inst: dict[str, Any], max_bytes: int = 4096) -> str:
-        """The last lines the instance printed: why it died, for FailureReason and the user."""
+        """The last lines the instance printed: why it died, for FailureReason and the user. Secret values
+        the instance received are masked (a margin is read first, so a value cut at the start is caught)."""
         handle = self._handle(inst)
         data = b""
         offset = 0
+        keep = max_bytes + _REDACT_MARGIN if inst.get("SecretEnv") else max_bytes
         try:
             while True:
                 chunk, offset = self.executor.read_logs(handle, offset)
                 if not chunk:
                     break
-                data = (data + chunk)[-max_bytes:]
+                data = (data + chunk)[-keep:]
         except Exception:
             return ""
-        return data.decode("utf-8", "replace").strip()
+        text = data.decode("utf-8", "replace")
+        if inst.get("SecretEnv"):
+            text = self._redact(inst, text)[-max_bytes:]
+        return text.strip()
+
+    def _redact(self, inst: dict[str, Any], text: str) -> str:
+        redact = self._redactors.get(inst["TaskId"])
+        if redact is None:
+            if self.secrets is None:
+                return WITHHELD  # references recorded, but no way to read them here: never show the text
+            try:
+                redact = self.secrets.redactor(self.secrets.resolve(inst["SecretEnv"]).values())
+            except Exception:
+                log.exception("could not load the secrets of instance %s to redact its log", inst.get("InstanceId"))
+                return WITHHELD
+            self._redactors[inst["TaskId"]] = redact
+        return redact(text)
 
     def read_log(self, inst: dict[str, Any], offset: int = 0, max_bytes: int = 1 << 20) -> tuple[bytes, int]:
         return self.executor.read_logs(self._handle(inst), offset, max_bytes)

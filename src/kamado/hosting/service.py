@@ -16,6 +16,7 @@ from kamado.core.clock import iso_time
 from kamado.core.errors import IllegalTransition, InvalidSpec, NotFound, ResourceInUse
 from kamado.core.invocation import invocations_path
 from kamado.core.names import arn
+from kamado.core.secret_hooks import SecretHooks
 from kamado.core.settings import Settings
 from kamado.hosting.spec import (
     CreateEndpointConfigRequest,
@@ -54,6 +55,8 @@ class HostingService:
         #: Late-bound: the router starts with the first endpoint, after the service exists.
         self.router_url = router_url
         self.router_stats = router_stats
+        #: Secret checks at create, plugged in by the API layer (None: Environment passes as written).
+        self.secrets: SecretHooks | None = None
 
     def _arn(self, kind: str, name: str) -> str:
         return arn(kind, name, region=self.settings.region, account=self.settings.account)
@@ -75,6 +78,8 @@ class HostingService:
             )
         if container.ModelDataUrl is not None:
             resolve_data_uri(self.artifacts, container.ModelDataUrl, field="PrimaryContainer.ModelDataUrl")
+        if self.secrets is not None:
+            self.secrets.check_environment(container.Environment, field="PrimaryContainer.Environment")
         submit_dir = container.Environment.get("SAGEMAKER_SUBMIT_DIRECTORY")
         if submit_dir:
             resolve_data_uri(

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from kamado.core.clock import Clock, SystemClock
 from kamado.core.errors import ConcurrentModification, NotFound, ResourceInUse
 from kamado.core.lifecycle import sources_for
 from kamado.core.loop import ReconcileLoop, StepPool
+from kamado.core.secret_hooks import ResourceSecrets, SecretResolutionError
 from kamado.core.settings import Settings
 from kamado.processing import instances
 from kamado.processing.instances import InstanceLayout
@@ -74,6 +76,9 @@ class ProcessingReconciler(ReconcileLoop):
         self._cancelled: set[str] = set()
         self._prepare_failures: dict[str, int] = {}
         self.logs = LogFollower(store, executor, self.clock, KIND)
+        #: Secret injection and redaction; the API layer plugs the hooks in (none: values pass as written).
+        self.secrets = ResourceSecrets(self._declared_environment)
+        self.logs.redact = self.secrets.redact
         super().__init__(settings.reconcile_interval_s)
         executor.on_task_end(lambda _task_id: self.wake())
 
@@ -163,6 +168,12 @@ class ProcessingReconciler(ReconcileLoop):
             self._release(name)
             self._terminal(name, ProcessingJobStatus.FAILED, reason=f"ClientError: {exc}")
             return
+        try:
+            self.secrets.inject(name, req.Environment)  # a secret deleted since create fails the job here
+        except SecretResolutionError as exc:
+            self._release(name)
+            self._terminal(name, ProcessingJobStatus.FAILED, reason=f"ClientError: {exc.message}")
+            return
         job = self.store.get(KIND, name)
         if job.status.get("StopRequested") or ProcessingJobStatus(job.state).is_terminal():
             self._release(name)
@@ -171,9 +182,18 @@ class ProcessingReconciler(ReconcileLoop):
         if not self._record_instances(name, specs, lineage):
             return
         for i, spec in enumerate(specs, start=1):
-            handle = self.executor.submit(spec)
+            handle = self.executor.submit(self._with_secrets(name, spec))
             self.store.update_attempt_handle(KIND, name, i, self._handle_data(handle, spec))
             self._handles[(name, i)] = handle
+
+    def _declared_environment(self, name: str) -> dict[str, str]:
+        return CreateProcessingJobRequest.model_validate(self.store.get(KIND, name).spec).Environment
+
+    def _with_secrets(self, name: str, spec: TaskSpec) -> TaskSpec:
+        """The spec the executor gets: references resolved. The recorded spec keeps the references only."""
+        if self.secrets.hooks is None:
+            return spec
+        return replace(spec, env=self.secrets.inject(name, spec.env))
 
     def _handle_data(self, handle: TaskHandle, spec: TaskSpec) -> dict[str, Any]:
         return {**handle.data, "task_id": spec.task_id, "executor": self.executor.name}
@@ -265,7 +285,7 @@ class ProcessingReconciler(ReconcileLoop):
             if isinstance(pending, dict):
                 # Recorded, but the server stopped before the executor confirmed it: submit is idempotent.
                 spec = TaskSpec.from_json(pending)
-                handle = self.executor.submit(spec)
+                handle = self.executor.submit(self._with_secrets(job.name, spec))
                 self.store.update_attempt_handle(KIND, job.name, i, self._handle_data(handle, spec))
             else:
                 handle = self.executor.attach(str(data.get("task_id")), data)
@@ -361,7 +381,7 @@ class ProcessingReconciler(ReconcileLoop):
         try:
             message = instances.read_exit_message(layouts)
             if message:
-                patch["ExitMessage"] = message
+                patch["ExitMessage"] = self.secrets.redact(name, message)
         except ValueError as exc:
             reason = f"ClientError: {exc}"
         if reason is None and states and all(s == TaskState.SUCCEEDED for s in states):
@@ -379,7 +399,8 @@ class ProcessingReconciler(ReconcileLoop):
             target = ProcessingJobStatus.FAILED
             i, outcome = next((i, o) for i, o in enumerate(outcomes) if TaskState(o["state"]) in _FAILED)
             tail = "".join(c.data for c in self.store.tail_logs(KIND, name, limit=200) if c.attempt == i + 1)
-            reason = f"{outcome['Host']}: {failure_reason(outcome, layouts[i].message_file, tail[-20_000:])}"
+            why = failure_reason(outcome, layouts[i].message_file, tail[-20_000:])
+            reason = self.secrets.redact(name, f"{outcome['Host']}: {why}")
         else:
             target = ProcessingJobStatus.STOPPED
             if TaskState.TIMED_OUT in states:
@@ -390,6 +411,7 @@ class ProcessingReconciler(ReconcileLoop):
         if target == ProcessingJobStatus.COMPLETED:
             shutil.rmtree(self.jobs_root / name, ignore_errors=True)  # failed jobs keep theirs for inspection
         self.logs.forget(name)
+        self.secrets.forget(name)
 
     def _upload_outputs(self, req: CreateProcessingJobRequest, layouts: list[InstanceLayout]) -> None:
         """Every instance's files under each output's LocalPath, to the output's S3Uri (symlinks are not

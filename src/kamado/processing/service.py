@@ -15,6 +15,7 @@ from kamado.core.clock import iso_time
 from kamado.core.errors import IllegalTransition, InvalidSpec, NotFound
 from kamado.core.lifecycle import TrainingJobStatus, sources_for
 from kamado.core.names import arn, validate_name
+from kamado.core.secret_hooks import SecretHooks
 from kamado.core.settings import Settings
 from kamado.processing.spec import CreateProcessingJobRequest
 from kamado.store.base import MetadataStore
@@ -35,6 +36,8 @@ class ProcessingService:
         self.artifacts = artifacts
         self.settings = settings
         self.capacity = capacity
+        #: Secret checks at create, plugged in by the API layer (None: Environment passes as written).
+        self.secrets: SecretHooks | None = None
 
     def create(self, req: CreateProcessingJobRequest) -> ResourceRecord:
         self.check(req)
@@ -62,6 +65,8 @@ class ProcessingService:
                 "choose a CPU type such as ml.m5.xlarge.",
                 details=[{"field": field, "message": "not enough GPUs on this executor"}],
             )
+        if self.secrets is not None:
+            self.secrets.check_environment(req.Environment, field="Environment")
         for i, item in enumerate(req.ProcessingInputs):
             resolve_data_uri(self.artifacts, item.S3Input.S3Uri, field=f"ProcessingInputs[{i}].S3Input.S3Uri")
         for i, out in enumerate(req.outputs()):

@@ -1,4 +1,4 @@
-"""The security side of :class:`kamado.training.secrets.SecretHooks`: checks, injection, redaction."""
+"""The security side of :class:`kamado.core.secret_hooks.SecretHooks`: checks, injection, redaction."""
 
 from __future__ import annotations
 
@@ -21,6 +21,11 @@ class SecretInjector:
         plain = {k: v for k, v in environment.items() if referenced_name(v) is None}
         check_no_credentials(plain, field="Environment")
         self.secrets.check_references(environment, field="Environment")
+
+    def check_environment(self, environment: Mapping[str, str], *, field: str) -> None:
+        plain = {k: v for k, v in environment.items() if referenced_name(v) is None}
+        check_no_credentials(plain, field=field)
+        self.secrets.check_references(environment, field=field)
 
     def resolve(self, environment: Mapping[str, str]) -> dict[str, str]:
         return self.secrets.resolve(environment)

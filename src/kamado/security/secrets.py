@@ -14,14 +14,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from kamado.core.errors import InvalidSpec, NotFound
+from kamado.core.secret_hooks import referenced_name
 from kamado.security.crypto import KeyRing, encrypt_with
 from kamado.security.records import SecretVersion
 from kamado.security.store import SecurityStore
 
 SECRET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,127}$")
 MAX_SECRET_BYTES = 8192
-#: A job Environment value that is exactly a reference: CloudFormation's dynamic-reference syntax.
-REFERENCE = re.compile(r"^\{\{resolve:(?:secretsmanager|ssm-secure):([^}]{1,128})\}\}$")
 
 
 def check_name(name: str) -> str:
@@ -41,12 +40,6 @@ def check_value(value: str) -> str:
             details=[{"field": "Value", "message": f"must be 1-{MAX_SECRET_BYTES} bytes"}],
         )
     return value
-
-
-def referenced_name(value: str) -> str | None:
-    """The secret a job Environment value refers to, or None when it is a plain value."""
-    m = REFERENCE.match(value)
-    return m.group(1) if m else None
 
 
 def _aad(name: str, version: int) -> str:

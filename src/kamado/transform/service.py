@@ -11,6 +11,7 @@ from kamado.core.clock import iso_time
 from kamado.core.errors import IllegalTransition, InvalidSpec, NotFound
 from kamado.core.invocation import MAX_INVOCATION_BYTES
 from kamado.core.names import arn
+from kamado.core.secret_hooks import SecretHooks
 from kamado.core.settings import Settings
 from kamado.hosting.service import MODEL
 from kamado.hosting.spec import CreateModelRequest
@@ -36,6 +37,8 @@ class TransformService:
         self.store = store
         self.artifacts = artifacts
         self.settings = settings
+        #: Secret checks at create, plugged in by the API layer (None: Environment passes as written).
+        self.secrets: SecretHooks | None = None
 
     def create(self, req: CreateTransformJobRequest) -> ResourceRecord:
         try:
@@ -46,6 +49,8 @@ class TransformService:
                 details=[{"field": "ModelName", "message": "no such model"}],
             ) from None
         container = CreateModelRequest.model_validate(model.spec).container()
+        if self.secrets is not None:
+            self.secrets.check_environment(req.Environment, field="Environment")
         resolve_data_uri(self.artifacts, req.TransformInput.DataSource.S3DataSource.S3Uri, field=INPUT_FIELD)
         try:
             self.artifacts.key_from_uri(req.TransformOutput.S3OutputPath)
