@@ -28,9 +28,13 @@ def _field(loc: tuple[Any, ...]) -> str:
     return out or "body"
 
 
+#: A body with 50,000 unknown keys has 50,000 errors: listing them all would make the answer the attack.
+MAX_VALIDATION_DETAILS = 50
+
+
 def _validation_details(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
     details = []
-    for e in errors:
+    for e in errors[:MAX_VALIDATION_DETAILS]:
         msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
         if e.get("type") == "extra_forbidden":
             msg = "unknown field; check its spelling against the API reference (names are case-sensitive)"
@@ -47,9 +51,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = _validation_details(list(exc.errors()))
+        errors = list(exc.errors())
+        details = _validation_details(errors)
         summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
-        return problem(InvalidSpec(f"{len(details)} validation error(s): {summary}", details=details))
+        more = f" (the first {len(details)} are listed)" if len(errors) > len(details) else ""
+        return problem(InvalidSpec(f"{len(errors)} validation error(s){more}: {summary}", details=details))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

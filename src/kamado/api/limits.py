@@ -63,6 +63,13 @@ class BodyLimitMiddleware:
 
         async def tracking_send(message: Message) -> None:
             nonlocal response_started
+            if rejected:
+                # The framework turned the cut-off body into its own error (FastAPI answers 400 for a body it
+                # could not read); the client must hear why: 413. The app's answer is swallowed.
+                if not response_started:
+                    response_started = True
+                    await self._reject(send, limit)
+                return
             if message["type"] == "http.response.start":
                 response_started = True
             await send(message)

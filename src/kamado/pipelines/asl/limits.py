@@ -11,6 +11,8 @@ MAX_MAP_CONCURRENCY = 40
 MAX_INTRINSIC_STRING_CHARS = 10_000
 MAX_INTRINSIC_NESTING = 10
 MAX_STATE_NAME_CHARS = 80
+#: JSON levels a definition may nest (a Parallel or Map level is about five); AWS states no number.
+MAX_DEFINITION_NESTING = 200
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from kamado.core.errors import InvalidSpec
-from kamado.pipelines.asl.limits import MAX_STATE_NAME_CHARS
+from kamado.pipelines.asl.limits import MAX_DEFINITION_NESTING, MAX_STATE_NAME_CHARS
 from kamado.pipelines.asl.schema_check import schema_errors
 from kamado.pipelines.asl.validator_checks import (
     add_error,
@@ -97,6 +97,11 @@ def validation_errors(definition: Any) -> Errors:
     """Every problem found, schema and semantic, in a stable order (semantic checks first)."""
     if not isinstance(definition, dict):
         return [{"path": "/", "message": "the definition must be a JSON object with StartAt and States"}]
+    depth = _nesting(definition)
+    if depth > MAX_DEFINITION_NESTING:
+        # Checked first and alone: validating a 1,000-deep Parallel would take the server seconds per request.
+        message = f"the definition nests more than {MAX_DEFINITION_NESTING} JSON levels deep"
+        return [{"path": "/", "message": message + " (flatten nested Parallel/Map states)"}]
     size = len(json.dumps(definition).encode())
     errors: Errors = []
     if size > MAX_DEFINITION_BYTES:
@@ -112,6 +117,19 @@ def validation_errors(definition: Any) -> Errors:
         if not _covered(err, paths):
             errors.append(err)
     return errors
+
+
+def _nesting(value: Any) -> int:
+    """How many objects/arrays deep ``value`` goes (iteratively: the input may be deeper than the stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, level)
+            if level <= MAX_DEFINITION_NESTING:
+                children = node.values() if isinstance(node, dict) else node
+                stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _covered(err: dict[str, str], paths: set[str]) -> bool:
@@ -155,6 +173,9 @@ def _machine(machine: Any, base: str, language: str, errors: Errors, names: dict
         names[name] = path
         if len(name) > MAX_STATE_NAME_CHARS:
             add_error(errors, path, f"state names are at most {MAX_STATE_NAME_CHARS} characters")
+        if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in name):
+            # They would reach logs, histories and the console as terminal escapes or invisible text.
+            add_error(errors, f"{base}/States/{name!r}", "state names must not contain control characters")
         if not isinstance(state, dict):
             add_error(errors, path, "a state must be an object with a Type")
             continue
