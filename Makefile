@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "kamado needs Python >= 3.11, found " + sys.version' 
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,postgres]'
+	$(PY) -m pip install --quiet -e '.[dev,postgres,ray]'
 	@touch $(STAMP)
 
 demo: install
@@ -31,7 +31,7 @@ bench: install
 	$(PY) -m benchmarks $(B)
 
 soak: install
-	KAMADO_SOAK=1 $(PY) -m pytest -q -p no:cacheprovider -m slow tests/chaos
+	KAMADO_SOAK=1 $(PY) -m pytest -q -p no:cacheprovider -m slow tests/chaos tests/scaleout/test_ray_chaos.py tests/security
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

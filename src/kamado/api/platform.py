@@ -67,6 +67,7 @@ def make_executor(settings: Settings) -> Executor:
         "local": lambda: LocalExecutor(
             settings.home / "tasks", max_cpus=settings.max_cpus, max_memory_mb=settings.max_memory_mb
         ),
+        "ray": lambda: _ray_executor(settings),
     }
     if settings.executor not in builtins:
         raise InvalidSpec(
@@ -74,6 +75,25 @@ def make_executor(settings: Settings) -> Executor:
             details=[{"field": "executor"}],
         )
     return builtins[settings.executor]()
+
+
+def _ray_executor(settings: Settings) -> Executor:
+    """Imported here so kamado runs without ray installed; the executor itself never imports ray."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise InvalidSpec(
+            "The Ray executor needs Ray on the server: install kamado[ray] (pip install 'kamado[ray]').",
+            details=[{"field": "executor"}],
+        )
+    if not settings.ray_address:
+        raise InvalidSpec(
+            "The Ray executor needs the cluster's address: --ray-address HOST:PORT or KAMADO_RAY_ADDRESS.",
+            details=[{"field": "ray_address"}],
+        )
+    from kamado.compute.ray_executor import RayExecutor
+
+    return RayExecutor(settings.ray_address, settings.home / "ray-tasks")
 
 
 @dataclass

@@ -178,15 +178,59 @@ def check_executor(settings: Settings) -> Check:
     return Check("executor", "ok", f"{settings.executor}: {cap.cpus:g} CPUs, {memory}, {cap.gpus} GPUs")
 
 
+def check_ray(settings: Settings) -> Check:
+    """The Ray cluster of the Ray executor: installed, reachable, and the same Ray and Python as here."""
+    import importlib.util
+
+    address = settings.ray_address
+    if not address:
+        return Check("ray cluster", "FAIL", "no address; give --ray-address HOST:PORT or KAMADO_RAY_ADDRESS")
+    if importlib.util.find_spec("ray") is None:
+        return Check("ray cluster", "FAIL", "ray is not installed here; pip install 'kamado[ray]'")
+    from kamado.compute.ray_client import probe
+    from kamado.compute.ray_executor import RayExecutor
+
+    why = probe(address)
+    if why is not None:
+        return Check("ray cluster", "FAIL", f"{why}; check the address and that the head node runs (`ray status`)")
+    executor = RayExecutor(address, settings.home / "ray-tasks")
+    try:
+        hello = executor.hello()
+    except KamadoError as exc:
+        return Check("ray cluster", "FAIL", exc.message)
+    finally:
+        executor.close()
+    ours = (hello.get("ray_version"), _minor(hello.get("python_version")))
+    theirs = (hello.get("cluster_ray_version"), _minor(hello.get("cluster_python_version")))
+    where = (
+        f"{address}: {hello.get('nodes')} node(s), Ray {ours[0]} (cluster {theirs[0]}), "
+        f"Python {hello.get('python_version')} (cluster {hello.get('cluster_python_version')})"
+    )
+    if theirs[0] and theirs != ours:
+        return Check("ray cluster", "FAIL", f"{where}; install the cluster's Ray and Python versions here")
+    return Check("ray cluster", "ok", where)
+
+
+def _minor(version: object) -> str:
+    return ".".join(str(version or "").split(".")[:2])
+
+
 def require_reachable(settings: Settings) -> None:
-    """Refuse to start, with one paragraph saying what and where, if the stores do not answer."""
-    checks = (check_database(settings.database_url), check_artifacts(settings.artifacts_url))
+    """Refuse to start, with one paragraph saying what and where, if the stores or the cluster do not answer."""
+    checks = [check_database(settings.database_url), check_artifacts(settings.artifacts_url)]
+    if settings.executor == "ray":
+        checks.append(check_ray(settings))
     failed = [c for c in checks if c.status == "FAIL"]
     if failed:
         lines = "; ".join(f"the {c.name} failed: {c.detail}" for c in failed)
+        flags = "flags --database-url and --artifacts, or KAMADO_DATABASE_URL and KAMADO_ARTIFACTS"
+        if settings.executor == "ray":
+            flags = (
+                "flags --database-url, --artifacts and --ray-address, or KAMADO_DATABASE_URL, KAMADO_ARTIFACTS "
+                "and KAMADO_RAY_ADDRESS"
+            )
         raise ServiceUnavailable(
-            f"kamado server cannot start: {lines}. Fix the configuration (flags --database-url and "
-            "--artifacts, or KAMADO_DATABASE_URL and KAMADO_ARTIFACTS) and start it again; "
+            f"kamado server cannot start: {lines}. Fix the configuration ({flags}) and start it again; "
             "`kamado doctor` checks each part.",
             details=[c.to_json() for c in failed],
         )

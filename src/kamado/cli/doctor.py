@@ -95,9 +95,11 @@ def run_checks(settings: Settings) -> list[Check]:
         if endpoint:
             checks.append(preflight.check_tcp("s3 endpoint", endpoint, 443 if endpoint.startswith("https") else 80))
     checks.append(preflight.check_artifacts(settings.artifacts_url))
+    if settings.executor == "ray":
+        checks.append(preflight.check_ray(settings))
     checks.append(preflight.check_executor(settings))
     checks.append(_extra("s3fs", "s3", needed=is_s3))
-    checks.append(_extra("ray", "the Ray executor, not built yet", needed=False))
+    checks.append(_extra("ray", "ray", needed=settings.executor == "ray"))
     return checks
 
 
@@ -118,12 +120,15 @@ def doctor(
         str | None, typer.Option(help="Check this artifact store instead of the configured one.")
     ] = None,
     executor: Annotated[str | None, typer.Option(help="Check this executor instead of the configured one.")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Check this Ray cluster (HOST:PORT) instead.")] = None,
     output: OutputOpt = Output.table,
 ) -> None:
     """Check Python, the server, the metadata and artifact stores, the executor and extras; exit 1 on FAIL."""
     from kamado.core.settings import Settings
 
-    settings = Settings.from_env(home=home, database_url=database_url, artifacts_url=artifacts, executor=executor)
+    settings = Settings.from_env(
+        home=home, database_url=database_url, artifacts_url=artifacts, executor=executor, ray_address=ray_address
+    )
     checks = run_checks(settings)
     failed = any(c.status == "FAIL" for c in checks)
     if output == "json":

@@ -94,7 +94,10 @@ def server(
     artifacts: Annotated[
         str | None, typer.Option(help="Artifact store: a directory, file:// URI or s3://bucket/prefix.")
     ] = None,
-    executor: Annotated[str | None, typer.Option(help="Where tasks run (KAMADO_EXECUTOR): local.")] = None,
+    executor: Annotated[str | None, typer.Option(help="Where tasks run (KAMADO_EXECUTOR): local or ray.")] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(help="The Ray head's HOST:PORT for --executor ray (KAMADO_RAY_ADDRESS).")
+    ] = None,
     idle_shutdown: Annotated[float, typer.Option(help="Exit after this many idle seconds (0 = never).")] = 0,
     log_level: Annotated[str, typer.Option()] = "info",
     insecure_remote: Annotated[
@@ -111,6 +114,7 @@ def server(
         "database_url": database_url,
         "artifacts_url": artifacts,
         "executor": executor,
+        "ray_address": ray_address,
     }
     if host:
         overrides["host"] = host

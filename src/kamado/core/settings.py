@@ -26,6 +26,8 @@ class Settings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     executor: str = "local"
+    #: The Ray cluster's head (GCS) ``host:port`` for ``executor="ray"``.
+    ray_address: str | None = None
     max_cpus: float | None = None
     max_memory_mb: int | None = None
     reconcile_interval_s: float = 0.2
@@ -55,6 +57,7 @@ class Settings:
             "host": env.get("KAMADO_HOST", DEFAULT_HOST),
             "port": int(env.get("KAMADO_PORT", DEFAULT_PORT)),
             "executor": env.get("KAMADO_EXECUTOR", "local"),
+            "ray_address": env.get("KAMADO_RAY_ADDRESS") or None,
             "opt_ml_namespace": env.get("KAMADO_OPT_ML_NAMESPACE", "auto"),
             "router_host": env.get("KAMADO_ROUTER_HOST", DEFAULT_HOST),
             "router_port": int(env.get("KAMADO_ROUTER_PORT", "0")),
