@@ -5,7 +5,7 @@ metrics each.
 The store is filled directly (not through 100k HTTP calls): the jobs as B8 seeds them (``SqlStore.create``
 for the first 1,000, then the same row shapes in one bulk insert), their 20 metrics each the same way
 (``append_metrics`` for the first 1,000 jobs, then bulk), and one job with a 100,000-point series through
-``append_metrics``.
+``append_metrics``. B8's planner statistics (ANALYZE) are kept.
 
 Figures, in the browser (Chromium's own clock: ``performance`` marks the console sets when a view is drawn):
 
@@ -14,7 +14,9 @@ Figures, in the browser (Chromium's own clock: ``performance`` marks the console
   process (the floor: the console cannot draw before the data arrives).
 - series: a cold load of the job page until its chart is drawn, and the longest main-thread task during it
   (a "freeze" is a long task; Chromium reports tasks over 50 ms). Comparator, same page, interleaved: drawing
-  the same 100,000 points without downsampling (one SVG polyline with every point).
+  the same 100,000 points without downsampling (one SVG polyline with every point). The console asks for
+  the series with ``MaxPoints`` (thinned on the server); from Python, the same call with and without it, and
+  outside the server what it costs: reading the points from the store, and LTTB.
 
 Goals (from the console's brief): first list page < 1 s; the 100k-point page draws without a long task
 that a user would feel as a freeze (we report its length; no hard threshold in PERFORMANCE.md).
@@ -86,6 +88,9 @@ def seed_metrics(db_url: str, db_path: Path, n_jobs: int, series_points: int) ->
         bulk_s = time.perf_counter() - t2
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         count = con.execute("SELECT COUNT(*) FROM metrics").fetchone()[0]
+        # B8's seeder runs ANALYZE. The statistics stay: with them SQLite used to answer the reconcilers'
+        # list_in_states with a full scan of the resources table every pass (an idle server burnt a core);
+        # the store now names the index. `server_idle_cpu_cores` keeps an eye on it.
     finally:
         con.close()
     return {
@@ -98,6 +103,63 @@ def seed_metrics(db_url: str, db_path: Path, n_jobs: int, series_points: int) ->
         "series_store_s": round(series_s, 2),
         "db_mb": round(db_path.stat().st_size / 2**20, 1),
     }
+
+
+#: What the console asks for per chart (js/charts.js chartPoints(640): two points per pixel column).
+CHART_POINTS = 1144
+
+
+def store_read(db_url: str, reps: int) -> dict[str, Any]:
+    """Where a downsampled /metrics call's server time goes, outside the server: reading the 100,000 points
+    from the store, and thinning them with LTTB."""
+    from kamado.core.downsample import thin_series
+    from kamado.store.sql import SqlStore
+
+    store = SqlStore(db_url)
+    read_ms: list[float] = []
+    thin_ms: list[float] = []
+    try:
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            pts = store.read_metrics(KIND, SERIES_JOB, "loss")
+            t1 = time.perf_counter()
+            thin_series([p.metric for p in pts], [p.step for p in pts], [p.value for p in pts], CHART_POINTS)
+            read_ms.append((t1 - t0) * 1000)
+            thin_ms.append((time.perf_counter() - t1) * 1000)
+    finally:
+        store.close()
+    return {"read_metrics_ms": summarize(read_ms), "lttb_ms": summarize(thin_ms)}
+
+
+def metrics_api(http: Any, reps: int) -> dict[str, Any]:
+    """The series' /metrics call from Python, every point vs MaxPoints (interleaved): time and bytes."""
+    out: dict[str, list[float]] = {"every_point_ms": [], "max_points_ms": []}
+    size = {"every_point_bytes": 0, "max_points_bytes": 0}
+    url = f"/api/v1/training-jobs/{SERIES_JOB}/metrics"
+    for _ in range(reps):
+        for key, params in (
+            ("every_point", {"MetricName": "loss"}),
+            ("max_points", {"MetricName": "loss", "MaxPoints": CHART_POINTS}),
+        ):
+            t0 = time.perf_counter()
+            r = http.get(url, params=params, timeout=120)
+            r.raise_for_status()
+            out[f"{key}_ms"].append((time.perf_counter() - t0) * 1000)
+            size[f"{key}_bytes"] = len(r.content)
+    return {**{k: summarize(v) for k, v in out.items()}, **size}
+
+
+def idle_cpu(pid: int, seconds: float = 3.0) -> float:
+    """CPU cores the server process burns while nobody calls it (its background loops over the store)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def used() -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+    before, t0 = used(), time.monotonic()
+    time.sleep(seconds)
+    return round((used() - before) / (time.monotonic() - t0), 2)
 
 
 def _wait(page: Any, selector: str, timeout_s: float = 120.0) -> None:
@@ -222,9 +284,14 @@ def run() -> tuple[Path, dict[str, Any]]:
         jobs_seed = seed_jobs(f"sqlite:///{db}", db, n_jobs)
         metrics_seed = seed_metrics(f"sqlite:///{db}", db, n_jobs, series_points)
         log(f"{NAME}: seeded {jobs_seed} {metrics_seed}")
+        read_cost = store_read(f"sqlite:///{db}", 3)
+        log(f"{NAME}: store read of the series {read_cost}")
         import httpx
 
         with LocalServer(home) as server, sync_playwright() as p, httpx.Client(base_url=server.url) as http:
+            assert server.proc is not None
+            server_idle_cpu = idle_cpu(server.proc.pid)
+            log(f"{NAME}: the idle server uses {server_idle_cpu} CPU cores")
             browser = p.chromium.launch(executable_path=CHROMIUM)
             first_visit(browser, server.url)  # warm-up: the server's first requests, SQLite page cache
             http.get("/api/v1/training-jobs", params={"MaxResults": 50})
@@ -256,6 +323,8 @@ def run() -> tuple[Path, dict[str, Any]]:
                 nav["NameContains"].append(hash_nav(page, f"/training?name=churn&r={r}"))
             page.close()
             log(f"{NAME}: hash navigation p50 { {k: summarize(v)['p50'] for k, v in nav.items()} }")
+            api_series = metrics_api(http, max(2, reps // 3))
+            log(f"{NAME}: /metrics from Python {api_series}")
             cold_series(browser, server.url)  # warm-up
             series = [cold_series(browser, server.url) for _ in range(max(2, reps // 2))]
             log(f"{NAME}: series page p50 {summarize([s['ready_ms'] for s in series])['p50']} ms")
@@ -293,6 +362,8 @@ def run() -> tuple[Path, dict[str, Any]]:
                 "page_size": 50,
                 "chromium": CHROMIUM,
                 "load_average_at_start": load_at_start,
+                "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+                "server_idle_cpu_cores": server_idle_cpu,
             },
             "seeding": {**jobs_seed, **metrics_seed},
             "figures": {
@@ -309,6 +380,16 @@ def run() -> tuple[Path, dict[str, Any]]:
                 "series_metrics_fetch_ms": summarize([s["metrics_fetch_ms"] for s in series]),
                 "series_longest_main_thread_task_ms": summarize(long_tasks),
                 "series_points_drawn": series[-1]["drawn_points"],
+                "series_metrics_api_from_python": {
+                    "what": "GET /metrics?MetricName=loss of the 100,000-point series: every point vs "
+                    f"MaxPoints={CHART_POINTS}",
+                    **api_series,
+                },
+                "series_server_side_cost_in_process": {
+                    "what": "outside the server: SqlStore.read_metrics of the 100,000 points, then LTTB to "
+                    f"{CHART_POINTS} points (kamado.core.downsample)",
+                    **read_cost,
+                },
                 "draw_downsampled_ms": summarize(draws["downsampled"]),
                 "draw_every_point_ms": summarize(draws["every_point"]),
                 "points_drawn": drawn,

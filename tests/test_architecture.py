@@ -20,7 +20,8 @@ ALLOWED: dict[str, set[str]] = {
     "compute": {"core", "compute"},
     "training": {"core", "store", "artifacts", "compute", "training", "tracking"},
     "tuning": {"core", "store", "training", "tuning"},
-    "hosting": {"core", "store", "artifacts", "compute", "training", "hosting"},
+    # security: the router checks InvokeEndpoint tokens against the same tables (hosting/router_auth.py).
+    "hosting": {"core", "store", "artifacts", "compute", "training", "security", "hosting"},
     "transform": {"core", "store", "artifacts", "compute", "training", "hosting", "transform"},
     "processing": {"core", "store", "artifacts", "compute", "training", "processing"},
     "functions": {"core", "store", "artifacts", "compute", "functions"},

@@ -7,9 +7,11 @@ failed items and a processing job.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,10 +94,14 @@ def seed_platform(c: Client, url: str, tmp: Path) -> dict[str, str]:
     kit.config("split", [seed.variant("Blue", "m-blue"), seed.variant("Green", "m-green")])
     kit.config("v1", [seed.variant("AllTraffic", "m-blue")])
     kit.config("v2", [seed.variant("AllTraffic", "m-green")])
+    kit.model("m-xss", KIT_VERSION=seed.XSS)  # its answers carry markup: the test-invoke box must show text
+    kit.config("xss", [seed.variant("AllTraffic", "m-xss")])
     kit.endpoint("ep-split", "split")
     kit.endpoint("ep-canary", "v1")
+    kit.endpoint("ep-xss", "xss")
     kit.wait("ep-split")
     kit.wait("ep-canary")
+    kit.wait("ep-xss")
     runtime = kit.runtime()
     with httpx.Client(timeout=10) as http:
         for _ in range(12):
@@ -136,6 +142,9 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     tmp = tmp_path_factory.mktemp("console")
     home = tmp / "home"
     server, thread, url, app = start_server(home)
+    # What `kamado server` writes once it listens; the router reads its url to allow the console's origin
+    # (the test-invoke box). start_server runs the app in a thread without that step.
+    (home / "server.json").write_text(json.dumps({"url": url, "pid": os.getpid(), "started": time.time()}))
     client = Client(url)
     try:
         names = seed_platform(client, url, tmp)

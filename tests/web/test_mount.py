@@ -73,3 +73,35 @@ def test_every_asset_is_local() -> None:
     files = [*_scripts(), STATIC_DIR / "index.html", STATIC_DIR / "app.css"]
     offenders = [p.name for p in files if remote.search(p.read_text())]
     assert not offenders, offenders
+
+
+def test_assets_come_gzipped_with_an_etag_from_memory(live: LiveServer) -> None:
+    page = httpx.get(live.url + "/").text
+    main = re.search(r'src="(/console/[0-9a-f]{16}/js/main\.js)"', page)
+    assert main
+    base = main.group(1).removesuffix("/js/main.js")
+    plain = httpx.get(f"{live.url}{base}/js/charts.js", headers={"Accept-Encoding": "identity"})
+    assert plain.status_code == 200 and "content-encoding" not in plain.headers
+    assert plain.content == (STATIC_DIR / "js" / "charts.js").read_bytes()
+    packed = httpx.get(f"{live.url}{base}/js/charts.js", headers={"Accept-Encoding": "gzip"})
+    assert packed.headers["content-encoding"] == "gzip" and packed.headers["vary"] == "Accept-Encoding"
+    assert int(packed.headers["content-length"]) < len(plain.content) / 2
+    assert packed.content == plain.content  # httpx decompressed it: the same bytes
+    assert packed.headers["content-type"].startswith("text/javascript")
+    assert httpx.get(f"{live.url}{base}/app.css").headers["content-type"].startswith("text/css")
+    etag = plain.headers["etag"]
+    again = httpx.get(f"{live.url}{base}/js/charts.js", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    head = httpx.head(f"{live.url}{base}/js/charts.js")
+    assert head.status_code == 200 and head.content == b"" and int(head.headers["content-length"]) > 0
+    assert httpx.post(f"{live.url}{base}/js/charts.js").status_code == 405
+    assert "immutable" in head.headers["cache-control"] and "content-security-policy" in head.headers
+
+
+def test_the_page_may_call_the_router_once_one_runs(live: LiveServer) -> None:
+    before = httpx.get(live.url + "/").headers["content-security-policy"]
+    assert "connect-src 'self';" in before  # no router yet: this origin only
+    router = httpx.get(live.url + "/api/v1/runtime").json()["Url"]  # starts the router
+    after = httpx.get(live.url + "/").headers["content-security-policy"]
+    assert f"connect-src 'self' {router.rstrip('/')};" in after
+    assert after.replace(f" {router.rstrip('/')}", "") == before  # nothing else loosened

@@ -12,7 +12,9 @@ from fastapi import FastAPI
 import kamado
 from kamado.api.auth import install_security
 from kamado.api.errors import install_error_handlers
+from kamado.api.hosts import HostAllowlistMiddleware, allowed_hosts
 from kamado.api.limits import BodyLimitMiddleware
+from kamado.api.openapi import install_openapi
 from kamado.api.platform import Platform
 from kamado.api.routes import (
     artifacts,
@@ -94,6 +96,7 @@ def create_app(
             "database": platform.store.url.split("://", 1)[0],
             "capacity": {"cpus": cap.cpus, "memoryMB": cap.memory_mb, "gpus": cap.gpus},
             "privateOptMl": caps.mount_namespaces and settings.opt_ml_namespace != "off",
+            "networkIsolation": caps.network_isolation,
         }
 
     app.include_router(training.router, prefix="/api/v1")
@@ -111,6 +114,10 @@ def create_app(
         """Where to send InvokeEndpoint requests: the router (data plane), started here if needed."""
         return {"Url": platform.runtime_url()}
 
-    mount_console(app)
-    install_security(app, platform, settings)  # last, so outermost: no unauthorized request reaches a route
+    mount_console(app, connect_to=platform.hoster.router_url)  # the console's test-invoke box calls the router
+    install_openapi(app)
+    security = install_security(app, platform, settings)  # outermost but one: no unauthorized request reaches a route
+    hosts = allowed_hosts(settings.allowed_hosts, tokens_required=security.require_token)
+    if hosts is not None:
+        app.add_middleware(HostAllowlistMiddleware, allowed=hosts)  # outermost: a rebound name reaches nothing
     return app

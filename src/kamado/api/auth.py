@@ -145,6 +145,8 @@ class AuthMiddleware:
             caller = await to_thread.run_sync(self.security.service.authenticate, token)
             if caller is None:
                 wait = self.limiter.record_failure(client)
+                if (alert := self.limiter.alert_due()) is not None:
+                    await self._alert(*alert, audit)
                 if wait is not None:
                     err: KamadoError = LimitExceeded(
                         f"Too many failed authentication attempts from {client}; retry in {wait:.0f} s."
@@ -198,6 +200,15 @@ class AuthMiddleware:
         headers = {"www-authenticate": 'Bearer realm="kamado"'} if err.http_status == 401 else {}
         await self._audit(audit, principal, "Denied", err.http_status, reason)  # recorded before the answer
         await _reject(send, err, headers)
+
+    async def _alert(self, failures: int, addresses: int, audit: dict[str, str]) -> None:
+        reason = (
+            f"possible token guessing: {failures} failed authentications from {addresses} address(es) in the last "
+            f"{self.limiter.window_s:g} s"
+        )
+        log.warning("%s; see GET /api/v1/audit?Action=AuthenticationAlert", reason)
+        alert = {**audit, "action": "AuthenticationAlert", "resource": "*"}
+        await self._audit(alert, None, "Alert", 401, reason)
 
     async def _audit(
         self, audit: dict[str, str], principal: str | None, outcome: str, status: int, reason: str

@@ -123,7 +123,10 @@ class Platform:
         store = open_store(settings.database_url)
         artifacts = open_artifact_store(settings.artifacts_url)
         executor = executor or make_executor(settings)
-        training = TrainingService(store, artifacts, settings, capacity=executor.capacity())
+        isolation = executor.capabilities.network_isolation
+        training = TrainingService(
+            store, artifacts, settings, capacity=executor.capacity(), network_isolation=isolation
+        )
         tuning = TuningService(store, training)
         hosting = HostingService(store, artifacts, settings)
         hoster = HostingReconciler(store, artifacts, executor, settings, hosting)
@@ -131,7 +134,9 @@ class Platform:
         hosting.router_stats = hoster.stats_if_running
         functions = FunctionService(store, artifacts, settings, executor)
         transform = TransformService(store, artifacts, settings)
-        processing = ProcessingService(store, artifacts, settings, capacity=executor.capacity())
+        processing = ProcessingService(
+            store, artifacts, settings, capacity=executor.capacity(), network_isolation=isolation
+        )
         integrations = Integrations(functions, training, tuning, hosting, transform, processing)
         pipelines = PipelineService(store, settings, check_resources=integrations.check_definition)
         platform = cls(

@@ -23,6 +23,8 @@ class ExecutorCapabilities:
     memory_limits: bool = False
     #: Tasks survive a control-plane restart and can be re-attached.
     survives_restart: bool = False
+    #: Can run a task with no network (``TaskSpec.network="none"``).
+    network_isolation: bool = False
 
 
 class Executor(ABC):

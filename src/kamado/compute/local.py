@@ -78,9 +78,10 @@ class LocalExecutor(Executor):
     @property
     def capabilities(self) -> ExecutorCapabilities:
         return ExecutorCapabilities(
-            mount_namespaces=self._mount_namespaces_supported(),
+            mount_namespaces=self._probe("--probe-mounts"),
             memory_limits=True,
             survives_restart=True,
+            network_isolation=self._probe("--probe-network"),
         )
 
     def capacity(self) -> Resources:
@@ -335,21 +336,23 @@ class LocalExecutor(Executor):
             tmp.unlink(missing_ok=True)
         return _read_status(state_dir) or _to_status(status)
 
-    def _mount_namespaces_supported(self) -> bool:
+    def _probe(self, flag: str) -> bool:
+        """Whether the shim may create the namespace ``flag`` probes for; asked once per interpreter."""
+        key = f"{self.python} {flag}"
         with _MOUNT_PROBE_LOCK:
-            if self.python not in _MOUNT_PROBE:
+            if key not in _MOUNT_PROBE:
                 try:
                     probe = subprocess.run(
-                        [self.python, "-I", "-S", SHIM_PATH, "--probe-mounts"],
+                        [self.python, "-I", "-S", SHIM_PATH, flag],
                         stdin=subprocess.DEVNULL,
                         capture_output=True,
                         timeout=30,
                         env={},
                     )
-                    _MOUNT_PROBE[self.python] = probe.returncode == 0
+                    _MOUNT_PROBE[key] = probe.returncode == 0
                 except (OSError, subprocess.TimeoutExpired):
-                    _MOUNT_PROBE[self.python] = False
-            return _MOUNT_PROBE[self.python]
+                    _MOUNT_PROBE[key] = False
+            return _MOUNT_PROBE[key]
 
 
 # ----------------------------------------------------------------------------------------- helpers
@@ -472,6 +475,8 @@ def _validate(spec: TaskSpec) -> None:
         errors.append({"field": "workdir", "message": f"{spec.workdir!r} must be an existing absolute directory"})
     if spec.mount_policy not in ("auto", "require"):
         errors.append({"field": "mount_policy", "message": "must be 'auto' or 'require'"})
+    if spec.network not in ("host", "none"):
+        errors.append({"field": "network", "message": "must be 'host' or 'none'"})
     for target, source in spec.mounts.items():
         if not os.path.isabs(target) or not os.path.isabs(source):
             errors.append({"field": f"mounts[{target!r}]", "message": "target and source must be absolute paths"})

@@ -53,6 +53,8 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 _CLONE_NEWNS = 0x00020000
 _CLONE_NEWUSER = 0x10000000
+_CLONE_NEWNET = 0x40000000
+_SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
 _MS_BIND = 0x1000
 _MS_REC = 0x4000
 _MS_PRIVATE = 1 << 18
@@ -144,24 +146,41 @@ def _check(rc: int, ctypes: Any, what: str) -> None:
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
-def _private_mount_namespace() -> tuple[Any, Any]:
-    """Enter a new mount namespace whose mounts do not propagate back to the host.
-
-    As root a plain CLONE_NEWNS suffices; otherwise a user namespace mapping our own uid/gid grants the
-    capability to mount inside it (where the kernel allows unprivileged user namespaces).
-    """
+def _unshare(flag: int, what: str) -> tuple[Any, Any]:
+    """Enter new namespace(s) ``flag``. As root that is all; otherwise a user namespace mapping our own
+    uid/gid grants the capabilities needed inside (where the kernel allows unprivileged user namespaces)."""
     libc, ctypes = _libc()
     if os.geteuid() == 0:
-        _check(libc.unshare(_CLONE_NEWNS), ctypes, "unshare(CLONE_NEWNS)")
+        _check(libc.unshare(flag), ctypes, f"unshare({what})")
     else:
         uid, gid = os.geteuid(), os.getegid()
-        _check(libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS), ctypes, "unshare(CLONE_NEWUSER|CLONE_NEWNS)")
+        _check(libc.unshare(_CLONE_NEWUSER | flag), ctypes, f"unshare(CLONE_NEWUSER|{what})")
         maps = (("uid_map", f"{uid} {uid} 1"), ("setgroups", "deny"), ("gid_map", f"{gid} {gid} 1"))
         for name, text in maps:
             with open("/proc/self/" + name, "w") as f:
                 f.write(text)
+    return libc, ctypes
+
+
+def _private_mount_namespace() -> tuple[Any, Any]:
+    """Enter a new mount namespace whose mounts do not propagate back to the host."""
+    libc, ctypes = _unshare(_CLONE_NEWNS, "CLONE_NEWNS")
     _check(libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None), ctypes, "mount --make-rprivate /")
     return libc, ctypes
+
+
+def _private_network() -> None:
+    """Enter a network namespace of our own: no interface but loopback, which is brought up so the task's
+    own local sockets (a framework's rendezvous on 127.0.0.1, say) still work. Nothing leaves the task."""
+    import fcntl
+    import socket
+    import struct
+
+    _unshare(_CLONE_NEWNET, "CLONE_NEWNET")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        request = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(s, _SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(s, _SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | _IFF_UP))
 
 
 def _bind_mounts(mounts: dict[str, str]) -> None:
@@ -232,6 +251,9 @@ def _child(spec: dict[str, Any], log_fd: int, err_w: int) -> None:
         # Python ignores SIGPIPE and SIGXFSZ; ignored dispositions survive exec, handled ones do not.
         for sig in (signal.SIGPIPE, signal.SIGXFSZ):
             signal.signal(sig, signal.SIG_DFL)
+        if spec.get("network") == "none":
+            stage = "network"  # never skipped: a task that asked for no network must not run with one
+            _private_network()
         mounts = spec.get("mounts") or {}
         if mounts:
             stage = "mount"
@@ -273,6 +295,8 @@ def _setup_failure_reason(spec: dict[str, Any], failure: dict[str, Any]) -> str:
         return f"could not start {spec['command'][0]!r}: {message}{hint}"
     if stage == "mount":
         return f"mount_policy is 'require' but the private mount namespace could not be set up: {message}"
+    if stage == "network":
+        return f"network isolation was asked for but a private network namespace could not be set up: {message}"
     if stage == "workdir":
         return f"could not enter workdir {spec['workdir']!r}: {message}"
     if stage == "limits":
@@ -563,11 +587,23 @@ def probe_mounts() -> int:
     return 0
 
 
+def probe_network() -> int:
+    """Exit 0 if this process may create a private network namespace (run once by the executor)."""
+    try:
+        _private_network()
+    except OSError as exc:
+        sys.stdout.write(f"{exc}\n")
+        return 1
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if argv[1:] == ["--probe-mounts"]:
         return probe_mounts()
+    if argv[1:] == ["--probe-network"]:
+        return probe_network()
     if len(argv) != 2:
-        sys.stderr.write("usage: shim.py <state_dir> | --probe-mounts\n")
+        sys.stderr.write("usage: shim.py <state_dir> | --probe-mounts | --probe-network\n")
         return 2
     shim = Shim(os.path.abspath(argv[1]))
     try:

@@ -44,6 +44,9 @@ class TaskSpec:
     mounts: dict[str, str] = field(default_factory=dict)
     #: "auto": mount where the kernel allows, skip otherwise; "require": fail the task if it cannot.
     mount_policy: str = "auto"
+    #: "host": the machine's network; "none": a private network namespace with only loopback (SageMaker's
+    #: EnableNetworkIsolation). Never skipped: the task fails if the kernel refuses.
+    network: str = "host"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -43,6 +43,9 @@ class Settings:
     router_port: int = 0
     #: API tokens: "auto" (required unless bound to loopback), "required", "off" (loopback only).
     auth: str = "auto"
+    #: Host names the API answers to (comma-separated, ``*`` = any); empty: loopback names where no
+    #: token is needed, any name where tokens are required (see api/hosts.py).
+    allowed_hosts: str = ""
     region: str = "local"
     account: str = "000000000000"
 
@@ -62,6 +65,7 @@ class Settings:
             "router_host": env.get("KAMADO_ROUTER_HOST", DEFAULT_HOST),
             "router_port": int(env.get("KAMADO_ROUTER_PORT", "0")),
             "auth": env.get("KAMADO_AUTH", "auto"),
+            "allowed_hosts": env.get("KAMADO_ALLOWED_HOSTS", ""),
         }
         if env.get("KAMADO_MAX_CPUS"):
             values["max_cpus"] = float(env["KAMADO_MAX_CPUS"])

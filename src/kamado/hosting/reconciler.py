@@ -71,13 +71,14 @@ class HostingReconciler(ReconcileLoop):
 
     # -- router ---------------------------------------------------------------------------------------------
     def router(self) -> RouterClient:
+        from kamado.hosting.router_auth import RouterAuthConfig, requires_token
         from kamado.hosting.router_process import RouterClient, ensure_router, pid_alive
 
         with self._router_lock:  # the API thread (runtime URL) and the loop may both ask first
             if self._router is None or not pid_alive(self._router.handle.pid):
-                handle = ensure_router(
-                    self.settings.home, host=self.settings.router_host, port=self.settings.router_port
-                )
+                s = self.settings
+                auth = RouterAuthConfig(requires_token(s.auth, s.host, s.router_host), s.database_url)
+                handle = ensure_router(s.home, host=s.router_host, port=s.router_port, auth=auth)
                 self._router = RouterClient(handle)
                 self._published = None  # maybe a new router process: publish everything again
             return self._router

@@ -42,6 +42,7 @@ from pydantic import ValidationError
 
 from kamado.core.invocation import CUSTOM_ATTRIBUTES_HEADER, ERROR_TYPE_HEADER, MAX_INVOCATION_BYTES
 from kamado.hosting.capture import CaptureEvent, CaptureWriter, sampled
+from kamado.hosting.router_auth import RouterAuth
 from kamado.hosting.router_stats import (
     CLIENT_ERROR,
     DEFAULT_WINDOW_S,
@@ -358,8 +359,11 @@ class Router:
         artifacts_root: Path,
         routes_path: Path | None = None,
         table: RoutingTable | None = None,
+        auth: RouterAuth | None = None,
     ) -> None:
         self._token = token.encode()
+        #: Who may invoke (router_auth.py); without one, as before: nobody is asked for a token.
+        self._auth = auth or RouterAuth()
         self._routes_path = routes_path
         self.table = RoutingTable(version=0)
         self._endpoints: dict[str, Endpoint] = {}
@@ -418,6 +422,7 @@ class Router:
         await self._capture.close()
         for pool in self._pools.values():
             pool.retire()
+        self._auth.close()
 
     def begin_drain(self) -> None:
         """Shutting down: held requests are answered 503 now rather than when the process is gone."""
@@ -430,6 +435,7 @@ class Router:
             now = time.monotonic()
             for pool in self._pools.values():
                 pool.prune(now)
+            self._auth.reload()
 
     # -- the routing table --------------------------------------------------------------------------------
 
@@ -475,6 +481,11 @@ class Router:
             await _respond(
                 send, _json(404 if "/" in name else 405, {"Message": "Use POST /endpoints/NAME/invocations."})
             )
+            return
+        denied = await self._auth.check(scope, name)  # headers only: before the body, before any instance
+        if denied is not None:
+            self._unrouted[denied.reason] = self._unrouted.get(denied.reason, 0) + 1
+            await _respond(send, _error(denied.status, denied.error_type, denied.body(), *denied.headers()))
             return
         try:
             reply, variant = await self._invoke(scope, receive, name)
@@ -645,7 +656,7 @@ class Router:
     async def _other(self, scope: Scope, receive: Receive, path: str) -> Reply:
         method = scope["method"]
         if path == "/ping" and method in ("GET", "HEAD"):
-            return _json(200, {"status": "ok", "version": self.table.version})
+            return _json(200, {"status": "ok", "version": self.table.version, "auth": self._auth.mode})
         if path == "/metrics" and method in ("GET", "HEAD"):
             return Reply(200, [(b"content-type", CONTENT_TYPE_LATEST.encode())], generate_latest(self.registry))
         if path.startswith("/_kamado/"):

@@ -38,6 +38,9 @@ from typing import IO, Any
 import httpx
 
 from kamado.core.errors import ConcurrentModification, InvalidSpec, KamadoError
+from kamado.hosting.router_auth import CONFIG_FILE as AUTH_CONFIG_FILE
+from kamado.hosting.router_auth import RouterAuthConfig
+from kamado.hosting.router_auth import write_config as write_auth_config
 from kamado.hosting.routing import ADMIN_TOKEN_HEADER, RoutingTable
 
 log = logging.getLogger("kamado.router")
@@ -91,7 +94,10 @@ def _detach(log_path: Path) -> None:
 def serve(hosting: Path, host: str, port: int, artifacts: Path) -> int:
     import uvicorn
 
+    from kamado.hosting.cors import ConsoleOrigins, InvocationCors
     from kamado.hosting.router import Router
+    from kamado.hosting.router_auth import CONFIG_FILE as AUTH_FILE
+    from kamado.hosting.router_auth import RouterAuth
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     lock = _hold_lock(hosting / LOCK_FILE)
@@ -104,6 +110,7 @@ def serve(hosting: Path, host: str, port: int, artifacts: Path) -> int:
         artifacts_root=artifacts,
         routes_path=hosting / ROUTES_FILE,
         table=_load_table(hosting / ROUTES_FILE),
+        auth=RouterAuth(hosting / AUTH_FILE),
     )
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -111,7 +118,7 @@ def serve(hosting: Path, host: str, port: int, artifacts: Path) -> int:
     bound_port = sock.getsockname()[1]
     url = f"http://{f'[{host}]' if ':' in host else host}:{bound_port}"
     config = uvicorn.Config(
-        router,
+        InvocationCors(router, ConsoleOrigins.for_home(hosting.parent)),  # the console's test-invoke box
         http="httptools",
         ws="none",
         lifespan="on",
@@ -266,15 +273,29 @@ def _start_lock(hosting: Path) -> Iterator[None]:
 
 
 def ensure_router(
-    home: Path, host: str = "127.0.0.1", port: int = 0, *, artifacts: Path | None = None, timeout_s: float = 30.0
+    home: Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    artifacts: Path | None = None,
+    timeout_s: float = 30.0,
+    auth: RouterAuthConfig | None = None,
 ) -> RouterHandle:
-    """Reuse the live router of ``home`` or start one detached, and return once it answers ``/ping``."""
+    """Reuse the live router of ``home`` or start one detached, and return once it answers ``/ping``.
+
+    ``auth`` (who may invoke) is written to the router's configuration first; a live router that does not
+    adopt it within :data:`AUTH_ADOPT_S` (an older router) is stopped and a new one started."""
     hosting = hosting_dir(home)
     hosting.mkdir(parents=True, exist_ok=True)
     with _start_lock(hosting):
+        if auth is not None:
+            write_auth_config(hosting / AUTH_CONFIG_FILE, auth)
         live = find_router(home)
-        if live is not None:
+        if live is not None and (auth is None or _adopts(live.url, auth.mode)):
             return live
+        if live is not None:
+            log.warning("the router (pid %s) did not take up invocation auth %r; restarting it", live.pid, auth)
+            RouterClient(live).stop(timeout_s=timeout_s)
         cmd = [sys.executable, "-m", "kamado.hosting.router_process", "--home", str(hosting.parent)]
         cmd += ["--host", host, "--port", str(port), "--detach"]
         if artifacts is not None:
@@ -285,6 +306,23 @@ def ensure_router(
         if launched.returncode != 0 or not launched.stdout.strip().isdigit():
             raise KamadoError(f"Could not start the router: {launched.stderr.strip()[-2000:] or launched.stdout}")
         return _wait_ready(hosting, int(launched.stdout.strip()), timeout_s)
+
+
+#: How long a live router may take to re-read its auth configuration (it looks every second).
+AUTH_ADOPT_S = 5.0
+
+
+def _adopts(url: str, mode: str) -> bool:
+    deadline = time.monotonic() + AUTH_ADOPT_S
+    while True:
+        try:
+            if httpx.get(f"{url}/ping", timeout=2.0).json().get("auth") == mode:
+                return True
+        except (httpx.HTTPError, ValueError, AttributeError):
+            pass
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
 
 
 def _wait_ready(hosting: Path, pid: int, timeout_s: float) -> RouterHandle:

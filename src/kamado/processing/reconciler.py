@@ -269,6 +269,7 @@ class ProcessingReconciler(ReconcileLoop):
             ),
             mounts={OPT_ML: str(layout.root)} if in_namespace else {},
             mount_policy="require" if in_namespace else "auto",
+            network="none" if req.network_isolation() else "host",
         )
 
     # -- running --------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from kamado.processing.spec import CreateProcessingJobRequest
 from kamado.store.base import MetadataStore
 from kamado.store.listing import list_query
 from kamado.store.records import ResourceRecord
-from kamado.training.service import resolve_data_uri
+from kamado.training.service import check_network_isolation, resolve_data_uri
 
 KIND = "processing-job"
 #: Processing jobs go through the same SageMaker statuses as training jobs, so they share the lifecycle.
@@ -30,12 +30,19 @@ ProcessingJobStatus = TrainingJobStatus
 
 class ProcessingService:
     def __init__(
-        self, store: MetadataStore, artifacts: ArtifactStore, settings: Settings, *, capacity: Resources | None = None
+        self,
+        store: MetadataStore,
+        artifacts: ArtifactStore,
+        settings: Settings,
+        *,
+        capacity: Resources | None = None,
+        network_isolation: bool = False,
     ) -> None:
         self.store = store
         self.artifacts = artifacts
         self.settings = settings
         self.capacity = capacity
+        self.network_isolation = network_isolation
         #: Secret checks at create, plugged in by the API layer (None: Environment passes as written).
         self.secrets: SecretHooks | None = None
 
@@ -65,6 +72,9 @@ class ProcessingService:
                 "choose a CPU type such as ml.m5.xlarge.",
                 details=[{"field": field, "message": "not enough GPUs on this executor"}],
             )
+        check_network_isolation(
+            req.network_isolation(), self.network_isolation, field="NetworkConfig.EnableNetworkIsolation"
+        )
         if self.secrets is not None:
             self.secrets.check_environment(req.Environment, field="Environment")
         for i, item in enumerate(req.ProcessingInputs):

@@ -124,9 +124,12 @@ class CreateProcessingJobRequest(_Shape):
     Environment: dict[str, str] = {}
     RoleArn: Annotated[str | None, Field(max_length=2048)] = None
     Tags: Annotated[list[Tag], Field(max_length=50)] = []
-    #: Recorded and echoed back; they have no effect on the local executor.
+    #: ``EnableNetworkIsolation`` runs every instance with no network; the rest is recorded and echoed back.
     NetworkConfig: dict[str, Any] | None = None
     ExperimentConfig: dict[str, Any] | None = None
+
+    def network_isolation(self) -> bool:
+        return bool((self.NetworkConfig or {}).get("EnableNetworkIsolation"))
 
     @field_validator("ProcessingJobName")
     @classmethod

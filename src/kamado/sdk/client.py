@@ -21,12 +21,14 @@ from urllib.parse import urlsplit
 import httpx
 
 from kamado.core.errors import (
+    Forbidden,
     InvalidSpec,
     KamadoError,
     LimitExceeded,
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
+    Unauthorized,
     error_from_problem,
 )
 from kamado.core.invocation import (
@@ -73,7 +75,8 @@ class Client(SecurityMethods):
             from kamado.sdk.local_server import ensure_local_server
 
             url = ensure_local_server()
-        self.url = (url or "http://kamado.local").rstrip("/")
+        # With only a transport (an app in process) the URL is nominal: a loopback name the server answers to.
+        self.url = (url or "http://127.0.0.1").rstrip("/")
         token = token or discover_token(self.url, autostarted=autostarted)
         headers = {"Authorization": f"Bearer {token}"} if token else None
         self._http = httpx.Client(base_url=self.url, transport=transport, timeout=timeout, headers=headers)
@@ -130,9 +133,15 @@ class Client(SecurityMethods):
         body = {"TrainingJobName": new_name} if new_name else None
         return self._request("POST", f"/api/v1/training-jobs/{name}/rerun", json=body)
 
-    def training_job_metrics(self, name: str, metric: str | None = None) -> list[dict[str, Any]]:
-        params = {"MetricName": metric} if metric else None
-        return self._request("GET", f"/api/v1/training-jobs/{name}/metrics", params=params)["Metrics"]
+    def training_job_metrics(
+        self, name: str, metric: str | None = None, *, max_points: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Metric points in the order recorded. ``max_points`` (2 to 10,000) thins each metric on the server
+        to at most that many points that keep the curve's shape; each point then carries its ``Index``."""
+        params: dict[str, Any] = {"MetricName": metric} if metric else {}
+        if max_points is not None:
+            params["MaxPoints"] = max_points
+        return self._request("GET", f"/api/v1/training-jobs/{name}/metrics", params=params or None)["Metrics"]
 
     def training_job_logs(
         self, name: str, *, after: int = 0, wait: float = 0, limit: int = 1000, secondary: str | None = None
@@ -561,7 +570,9 @@ class Client(SecurityMethods):
         # the router is another process. Proxies from the environment are skipped for loopback routers.
         if self._runtime_http is None:
             loopback = urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
-            self._runtime_http = httpx.Client(trust_env=not loopback)
+            # The router checks the same token as the control plane (InvokeEndpoint, docs/security.md).
+            auth = self._http.headers.get("Authorization")
+            self._runtime_http = httpx.Client(trust_env=not loopback, headers={"Authorization": auth} if auth else None)
         return self._runtime_http
 
     def invoke_endpoint(
@@ -765,6 +776,10 @@ def _runtime_error(endpoint: str, resp: httpx.Response) -> KamadoError:
         return PayloadTooLarge(message, details=data)
     if status == 503 or kind in ("ServiceUnavailable", "ModelNotReadyException"):
         return ServiceUnavailable(message, details={**data, "RetryAfter": resp.headers.get("retry-after")})
+    if status == 401:
+        return Unauthorized(message, details=data)
+    if status == 403:
+        return Forbidden(message, details=data)
     if status == 429 or kind == "ThrottlingException":
         return LimitExceeded(message, details=data)
     error_code = str(data.get("ErrorCode") or "")

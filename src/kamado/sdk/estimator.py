@@ -97,8 +97,8 @@ class TrainingJob:
     def logs(self) -> str:
         return "".join(self.client.stream_training_job_logs(self.name, follow=False))
 
-    def metrics(self, name: str | None = None) -> list[dict[str, Any]]:
-        return self.client.training_job_metrics(self.name, name)
+    def metrics(self, name: str | None = None, *, max_points: int | None = None) -> list[dict[str, Any]]:
+        return self.client.training_job_metrics(self.name, name, max_points=max_points)
 
     def __repr__(self) -> str:
         return f"TrainingJob({self.name!r})"
@@ -126,6 +126,7 @@ class Estimator:
         max_retry_attempts: int | None = None,
         checkpoint_s3_uri: str | None = None,
         input_mode: str = "File",
+        enable_network_isolation: bool = False,
         client: Client | None = None,
         **kwargs: Any,
     ) -> None:
@@ -146,6 +147,7 @@ class Estimator:
         self.max_retry_attempts = max_retry_attempts
         self.checkpoint_s3_uri = checkpoint_s3_uri
         self.input_mode = input_mode
+        self.enable_network_isolation = enable_network_isolation
         self._client = client
         self.latest_training_job: TrainingJob | None = None
         self._source_uri: str | None = None
@@ -255,6 +257,8 @@ class Estimator:
             request["RetryStrategy"] = {"MaximumRetryAttempts": self.max_retry_attempts}
         if self.checkpoint_s3_uri:
             request["CheckpointConfig"] = {"S3Uri": self.checkpoint_s3_uri}
+        if self.enable_network_isolation:
+            request["EnableNetworkIsolation"] = True
         return request
 
     def fit(self, inputs: Any = None, wait: bool = True, logs: bool = True, job_name: str | None = None) -> None:

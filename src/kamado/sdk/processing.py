@@ -30,9 +30,16 @@ from kamado.sdk.estimator import upload_if_local
 CODE_DIR = "/opt/ml/processing/input/code"
 _TERMINAL = ("Completed", "Failed", "Stopped")
 #: SageMaker SDK arguments that mean nothing on a kamado server; accepted so scripts run unchanged.
-_IGNORED = frozenset(
-    {"role", "sagemaker_session", "volume_kms_key", "output_kms_key", "network_config", "code_location"}
-)
+_IGNORED = frozenset({"role", "sagemaker_session", "volume_kms_key", "output_kms_key", "code_location"})
+
+
+def _network_config(config: Any) -> dict[str, Any] | None:
+    """SageMaker's ``NetworkConfig`` (or a plain dict) as the API's field; only isolation means anything here."""
+    if config is None:
+        return None
+    if isinstance(config, Mapping):
+        return dict(config)
+    return {"EnableNetworkIsolation": bool(getattr(config, "enable_network_isolation", False))}
 
 
 class ProcessingJobFailed(KamadoError):
@@ -121,6 +128,7 @@ class Processor:
         volume_size_in_gb: int = 30,
         base_job_name: str | None = None,
         tags: list[dict[str, str]] | None = None,
+        network_config: Any = None,
         client: Client | None = None,
         **kwargs: Any,
     ) -> None:
@@ -136,6 +144,7 @@ class Processor:
         self.volume_size_in_gb = volume_size_in_gb
         self.base_job_name = base_job_name
         self.tags = list(tags or [])
+        self.network_config = _network_config(network_config)
         self._client = client
         self._store_root: str | None = None
         self.latest_job: ProcessingJob | None = None
@@ -202,6 +211,8 @@ class Processor:
             }
         if self.max_runtime_in_seconds:
             request["StoppingCondition"] = {"MaxRuntimeInSeconds": self.max_runtime_in_seconds}
+        if self.network_config:
+            request["NetworkConfig"] = self.network_config
         return request
 
     def _input(self, index: int, item: ProcessingInput) -> dict[str, Any]:

@@ -131,6 +131,12 @@ _ROUTES: dict[tuple[str, str], str] = {
 #: Action of a route that is not in the table: only an admin (``*``) holds it.
 UNMAPPED = "UnmappedRoute"
 
+#: The data plane's one action, checked by the router (kamado.hosting.router_auth), not by the control plane.
+INVOKE_ENDPOINT = "InvokeEndpoint"
+#: Routes of the router (its own process and address; see docs/security.md). Kept apart from ``_ROUTES`` so
+#: that :func:`action_for` never maps a control-plane path to a data-plane action.
+ROUTER_ROUTES: dict[tuple[str, str], str] = {("POST", "/endpoints/{name}/invocations"): INVOKE_ENDPOINT}
+
 
 @dataclass(frozen=True)
 class RouteAction:
@@ -154,8 +160,9 @@ _COMPILED = [(method, _compile(path), path, action) for (method, path), action i
 
 
 def route_table() -> dict[tuple[str, str], str]:
-    """A copy of the (method, path template) -> action table (for tests and the docs)."""
-    return dict(_ROUTES)
+    """A copy of the (method, path template) -> action table, the router's route included (for tests and
+    the docs)."""
+    return {**_ROUTES, **ROUTER_ROUTES}
 
 
 def action_for(method: str, path: str) -> RouteAction | None:

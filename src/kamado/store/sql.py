@@ -70,6 +70,11 @@ def _kind_label(kind: str) -> str:
     return kind.replace("-", " ")
 
 
+_ACTIVE_SQLITE = sa.text(
+    "SELECT * FROM resources INDEXED BY ix_resources_kind_state WHERE kind = :kind AND state IN :states"
+).bindparams(sa.bindparam("states", expanding=True))
+
+
 class SqlStore(MetadataStore):
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = normalise_url(url)
@@ -349,10 +354,14 @@ class SqlStore(MetadataStore):
     def list_in_states(self, kind: str, states: Iterable[str]) -> builtins.list[ResourceRecord]:
         r = t.resources.c
         with self._read() as conn:
-            rows = conn.execute(
-                sa.select(t.resources).where(r.kind == kind, r.state.in_(list(states))).order_by(r.id)
-            ).all()
-        return [self._record(row) for row in rows]
+            # Active states are a sliver of a kind's rows, but ANALYZE's averages cannot tell (most rows share
+            # one terminal state), so SQLite then scans the whole table: 150-250 ms per reconciler pass at
+            # 100,000 jobs, about a core when idle. Name the index; sort the few rows here.
+            if conn.dialect.name == "sqlite":
+                rows = conn.execute(_ACTIVE_SQLITE, {"kind": kind, "states": list(states)}).all()
+            else:
+                rows = conn.execute(sa.select(t.resources).where(r.kind == kind, r.state.in_(list(states)))).all()
+        return [self._record(row) for row in sorted(rows, key=lambda row: row.id)]
 
     def transition(
         self,
@@ -668,12 +677,14 @@ class SqlStore(MetadataStore):
 
     def read_metrics(self, kind: str, name: str, metric: str | None = None) -> builtins.list[MetricPoint]:
         m = t.metrics.c
-        stmt = sa.select(t.metrics).where(m.kind == kind, m.name == name)
+        # Only the four fields, as plain tuples: a long series is 100,000 rows, and full Row objects made
+        # building the records cost several times the query itself.
+        stmt = sa.select(m.metric, m.value, m.ts, m.step).where(m.kind == kind, m.name == name)
         if metric is not None:
             stmt = stmt.where(m.metric == metric)
         with self._read() as conn:
             rows = conn.execute(stmt.order_by(m.id)).all()
-        return [MetricPoint(metric=r.metric, value=r.value, ts=r.ts, step=r.step) for r in rows]
+        return [MetricPoint(name_, value, ts, step) for name_, value, ts, step in rows]
 
     def final_metrics(self, kind: str, name: str) -> builtins.list[MetricPoint]:
         m = t.metrics.c

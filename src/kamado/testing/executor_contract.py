@@ -265,6 +265,30 @@ class ExecutorContract:
         assert wait_for(executor, handle).state is TaskState.SUCCEEDED
         assert all_logs(executor, handle).strip() == os.path.realpath(spec.workdir).encode()
 
+    def test_network_none_leaves_only_loopback(self, executor: Executor, tmp_path: Path) -> None:
+        if not executor.capabilities.network_isolation:
+            pytest.skip("the executor does not offer network isolation (it refuses network='none' jobs at create)")
+        import socket
+
+        outside = socket.create_server(("127.0.0.1", 0))  # the host's loopback: not the task's
+        port = outside.getsockname()[1]
+        code = (
+            "import socket\n"
+            "inside = socket.create_server(('127.0.0.1', 0)); print('own loopback works')\n"
+            f"try:\n    socket.create_connection(('127.0.0.1', {port}), timeout=3); print('REACHED THE HOST')\n"
+            "except OSError as exc:\n    print('host unreachable:', type(exc).__name__)\n"
+        )
+        try:
+            isolated = executor.submit(self.make_spec(tmp_path, [PY, "-c", code], network="none"))
+            assert wait_for(executor, isolated).state is TaskState.SUCCEEDED
+            out = all_logs(executor, isolated).decode()
+            assert "own loopback works" in out and "host unreachable" in out and "REACHED" not in out, out
+            shared = executor.submit(self.make_spec(tmp_path, [PY, "-c", code]))
+            assert wait_for(executor, shared).state is TaskState.SUCCEEDED
+            assert "REACHED THE HOST" in all_logs(executor, shared).decode(), "without isolation the host is there"
+        finally:
+            outside.close()
+
     # ---------------------------------------------------------------------------- idempotency, restart
 
     def test_submit_is_idempotent_by_task_id(self, executor: Executor, tmp_path: Path) -> None:

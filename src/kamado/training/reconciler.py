@@ -378,6 +378,7 @@ class TrainingReconciler(ReconcileLoop):
             ),
             mounts={contract.OPT_ML: str(layout.root)} if in_namespace else {},
             mount_policy="require" if in_namespace else "auto",
+            network="none" if req.EnableNetworkIsolation else "host",
         )
 
     # -- running --------------------------------------------------------------------------------------

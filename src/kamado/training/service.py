@@ -70,13 +70,21 @@ def resolve_data_uri(artifacts: ArtifactStore, uri: str, *, field: str) -> tuple
 
 class TrainingService:
     def __init__(
-        self, store: MetadataStore, artifacts: ArtifactStore, settings: Settings, *, capacity: Resources | None = None
+        self,
+        store: MetadataStore,
+        artifacts: ArtifactStore,
+        settings: Settings,
+        *,
+        capacity: Resources | None = None,
+        network_isolation: bool = False,
     ) -> None:
         self.store = store
         self.artifacts = artifacts
         self.settings = settings
         #: What the executor can run; used to refuse jobs it could never run (a GPU type without GPUs).
         self.capacity = capacity
+        #: Whether the executor can run a task with no network (EnableNetworkIsolation).
+        self.network_isolation = network_isolation
         #: Secret references and the credential scanner, plugged in by the API layer (None: no checks).
         self.secrets: SecretHooks | None = None
 
@@ -118,6 +126,7 @@ class TrainingService:
                 details=[{"field": "ResourceConfig.InstanceType", "message": "not enough GPUs on this executor"}],
             )
         self._check_inputs(req)
+        check_network_isolation(req.EnableNetworkIsolation, self.network_isolation, field="EnableNetworkIsolation")
         if self.secrets is not None:
             self.secrets.check(req.HyperParameters, req.Environment)
 
@@ -299,3 +308,14 @@ def describe_record(rec: ResourceRecord, final_metrics: list[Any]) -> dict[str, 
         out["TuningJobName"] = rec.parent
     out["Tags"] = [{"Key": k, "Value": v} for k, v in rec.tags.items()]
     return {k: v for k, v in out.items() if v is not None}
+
+
+def check_network_isolation(wanted: bool, supported: bool, *, field: str) -> None:
+    """Refuse a job that asks for no network where its tasks cannot be isolated (never run it with one)."""
+    if wanted and not supported:
+        raise InvalidSpec(
+            f"{field} is true, but this server's executor cannot give a task a private network namespace (the "
+            "kernel or user refuses it, or the executor does not support it); run the server as root or with "
+            "unprivileged user namespaces enabled, or set it to false.",
+            details=[{"field": field, "message": "network isolation is not available on this executor"}],
+        )

@@ -194,10 +194,6 @@ class CreateTrainingJobRequest(_Shape):
                 "no entry point: set HyperParameters.sagemaker_program (script mode, with "
                 "sagemaker_submit_directory) or AlgorithmSpecification.ContainerEntrypoint"
             )
-        if self.EnableNetworkIsolation:
-            raise ValueError(
-                "EnableNetworkIsolation is not supported by the local executor yet; remove it or set it to false"
-            )
         if (
             self.StoppingCondition.MaxWaitTimeInSeconds is not None
             and self.StoppingCondition.MaxWaitTimeInSeconds < self.StoppingCondition.MaxRuntimeInSeconds

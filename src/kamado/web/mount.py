@@ -11,27 +11,39 @@ Why a strict Content-Security-Policy: the console renders names, tags, hyperpara
 users control. It builds the DOM with ``textContent`` only, and the policy (no inline script, no ``eval``,
 connections to this origin only) is a second wall should a mistake ever slip in. No cookies are used (the
 token lives in ``sessionStorage`` and travels as a Bearer header), so there is no CSRF surface;
-``frame-ancestors 'none'`` stops click-jacking.
+``frame-ancestors 'none'`` stops click-jacking. The one origin besides this one that scripts may call is the
+inference router's (the endpoint page's test-invoke box), named per page load because the router may start
+or move while the server runs.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
-from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kamado.web.assets import MemoryAssets, load_assets
 
 STATIC_DIR = Path(__file__).parent / "static"
 ASSET_PREFIX = "/console"
 
-CONSOLE_HEADERS = {
-    "Content-Security-Policy": (
+
+def content_security_policy(connect: tuple[str, ...] = ()) -> str:
+    """The console's policy; ``connect`` are further origins its scripts may call (the inference router, for
+    the endpoint page's test-invoke box)."""
+    sources = " ".join(("'self'", *connect))
+    return (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    ),
+        f"connect-src {sources}; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+
+
+CONSOLE_HEADERS = {
+    "Content-Security-Policy": content_security_policy(),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
@@ -56,36 +68,37 @@ def render_page(base: str, root: Path = STATIC_DIR) -> str:
     return html.replace("</head>", preload + "</head>", 1)
 
 
-class _Headers:
-    """Adds the console's security headers and a cache policy to every response of the app it wraps."""
-
-    def __init__(self, app: ASGIApp, cache_control: str) -> None:
-        self.app = app
-        self.extra = [
-            (k.lower().encode(), v.encode()) for k, v in {**CONSOLE_HEADERS, "Cache-Control": cache_control}.items()
-        ]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *self.extra]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+def _origin(url: str | None) -> tuple[str, ...]:
+    """``scheme://host:port`` of ``url`` for a CSP source list; nothing for anything else. Only a URL the
+    server itself produced (its router's address) ever comes here, never request data."""
+    if not url:
+        return ()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(c in parts.netloc for c in " ;,'\""):
+        return ()
+    return (f"{parts.scheme}://{parts.netloc}",)
 
 
-def mount_console(app: FastAPI) -> str:
+def mount_console(app: FastAPI, *, connect_to: Callable[[], str | None] | None = None) -> str:
     """Serve the console at ``/`` and its assets at ``/console/<digest>/``; returns that asset base.
 
     Only these paths are claimed: ``/api/v1/*`` and ``/healthz`` are untouched, and an unknown ``/api/...``
-    path still gets the API's JSON 404. The digest is taken once, at startup.
+    path still gets the API's JSON 404. The digest and the assets are taken once, at startup.
+    ``connect_to`` returns the inference router's URL, or None while none runs: the page's policy lets its
+    scripts call that origin (the endpoint page's test-invoke box). It is asked on every page load, since
+    the router may start, or move to another port, while the server runs.
     """
     base = f"{ASSET_PREFIX}/{static_digest()}"
     page = render_page(base)
 
     @app.get("/", include_in_schema=False)
-    def console_page() -> HTMLResponse:
-        return HTMLResponse(page, headers={**CONSOLE_HEADERS, "Cache-Control": "no-cache"})
+    async def console_page() -> HTMLResponse:  # async: nothing blocks here, so no thread-pool hop
+        headers = {**CONSOLE_HEADERS, "Cache-Control": "no-cache"}
+        if connect_to is not None:
+            headers["Content-Security-Policy"] = content_security_policy(_origin(connect_to()))
+        return HTMLResponse(page, headers=headers)
 
-    app.mount(base, _Headers(StaticFiles(directory=STATIC_DIR), IMMUTABLE), name="console")
+    app.mount(
+        base, MemoryAssets(load_assets(STATIC_DIR), {**CONSOLE_HEADERS, "Cache-Control": IMMUTABLE}), name="console"
+    )
     return base

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from kamado.api.params import Timestamp
 from kamado.api.platform import Platform
 from kamado.api.routes.hosting import ListParams
 from kamado.processing.instances import host_name
@@ -33,8 +33,8 @@ def list_processing_jobs(
     request: Request,
     query: ListParams,
     StatusEquals: str | None = None,
-    CreationTimeAfter: datetime | None = None,
-    CreationTimeBefore: datetime | None = None,
+    CreationTimeAfter: Timestamp = None,
+    CreationTimeBefore: Timestamp = None,
 ) -> dict[str, Any]:
     return _platform(request).processing.list(
         status_equals=StatusEquals,

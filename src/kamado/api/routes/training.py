@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict
 
+from kamado.api.params import Timestamp
 from kamado.api.platform import Platform
+from kamado.core.downsample import MAX_POINTS_LIMIT, MIN_POINTS, thin_series
 from kamado.core.lifecycle import TrainingJobStatus
 from kamado.training.service import KIND
 from kamado.training.spec import CreateTrainingJobRequest
@@ -40,8 +41,8 @@ def list_training_jobs(
     request: Request,
     StatusEquals: str | None = None,
     NameContains: Annotated[str | None, Query(max_length=63)] = None,
-    CreationTimeAfter: datetime | None = None,
-    CreationTimeBefore: datetime | None = None,
+    CreationTimeAfter: Timestamp = None,
+    CreationTimeBefore: Timestamp = None,
     SortBy: str = "CreationTime",
     SortOrder: str = "Descending",
     MaxResults: int = 50,
@@ -119,8 +120,27 @@ async def training_job_logs(
 
 
 @router.get("/training-jobs/{name}/metrics")
-def training_job_metrics(request: Request, name: str, MetricName: str | None = None) -> dict[str, Any]:
+def training_job_metrics(
+    request: Request,
+    name: str,
+    MetricName: str | None = None,
+    MaxPoints: Annotated[int | None, Query(ge=MIN_POINTS, le=MAX_POINTS_LIMIT)] = None,
+) -> dict[str, Any]:
+    """Every point, or with ``MaxPoints`` at most that many per metric, thinned on the server with LTTB so a
+    chart of a 100,000-point series costs a thousand points of JSON, not megabytes."""
     platform = _platform(request)
     platform.training.get(name)
     points = platform.store.read_metrics(KIND, name, MetricName)
-    return {"Metrics": [{"MetricName": p.metric, "Value": p.value, "Timestamp": p.ts, "Step": p.step} for p in points]}
+    if MaxPoints is None:
+        return {
+            "Metrics": [{"MetricName": p.metric, "Value": p.value, "Timestamp": p.ts, "Step": p.step} for p in points]
+        }
+    thin = thin_series([p.metric for p in points], [p.step for p in points], [p.value for p in points], MaxPoints)
+    return {
+        "Metrics": [
+            {"MetricName": p.metric, "Value": p.value, "Timestamp": p.ts, "Step": p.step, "Index": pos}
+            for p, pos in zip((points[i] for i in thin.kept), thin.position, strict=True)
+        ],
+        "Downsampled": len(thin.kept) < len(points),
+        "TotalPoints": thin.totals,
+    }

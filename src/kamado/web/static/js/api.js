@@ -2,8 +2,7 @@
 // SDK makes. Auth-aware: a 401 opens the token prompt, the token is kept in sessionStorage (this tab
 // only) and sent as a Bearer header on every call. No cookies, so there is no CSRF surface.
 
-const TOKEN_KEY = "kamado.token";
-const BASE = "/api/v1";
+import { apiUrl, authHeaders, TOKEN_KEY } from "./requests.js";
 
 export class ApiError extends Error {
   constructor(status, problem) {
@@ -52,27 +51,29 @@ function askForToken(reason) {
   return pendingPrompt;
 }
 
-function url(path, params) {
-  const u = new URL(BASE + path, window.location.origin);
-  for (const [k, v] of Object.entries(params || {})) {
-    if (v !== null && v !== undefined && v !== "") u.searchParams.set(k, v);
-  }
-  return u.pathname + u.search;
+/** The answer early.js already asked for, if it asked for exactly this request; taken once. */
+function takeEarly(target, method) {
+  const early = window.__kamadoEarly;
+  if (!early || method !== "GET" || early.url !== target) return null;
+  window.__kamadoEarly = null;
+  return early.response;
 }
 
 /** Call the API; returns parsed JSON (or text for text responses). Throws ApiError on 4xx/5xx. */
 export async function api(path, { method = "GET", params, body, text = false } = {}) {
+  const target = apiUrl(path, params);
+  let early = takeEarly(target, method);
   for (;;) {
-    const headers = { Accept: "application/json" };
+    const headers = authHeaders();
     const t = token();
-    if (t) headers.Authorization = `Bearer ${t}`;
     if (body !== undefined) headers["Content-Type"] = "application/json";
     let res;
     try {
-      res = await fetch(url(path, params), {
+      res = (early && (await early)) || (await fetch(target, {
         method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "omit",
         cache: "no-store",
-      });
+      }));
+      early = null;
     } catch (err) {
       throw new ApiError(0, { message: `The server could not be reached (${err.message}). Is it running?` });
     }

@@ -59,8 +59,15 @@ function frame(width, height, [x0, x1], [y0, y1], integerX = false) {
  * series: [{name, xs, ys, color?}] (xs ascending). Each series is downsampled to ~2 points per pixel
  * column before it is drawn. Returns a figure element; figure.dataset.points says how many were drawn.
  */
+/** About two points per pixel column of a chart `width` wide: what lineChart draws, and what the console
+ * asks the server for (MaxPoints), so a long series crosses the wire already thinned. */
+export function chartPoints(width = 640) {
+  return Math.max(50, Math.floor((width - PAD.l - PAD.r) * 2));
+}
+
+/** series: [{name, xs, ys, color?, total?}]; `total` is the series' length before the server thinned it. */
 export function lineChart(series, { width = 640, height = 220, title = "", xLabel = "step", maxPoints } = {}) {
-  maxPoints = maxPoints || Math.max(50, Math.floor((width - PAD.l - PAD.r) * 2));
+  maxPoints = maxPoints || chartPoints(width);
   const drawn = series.map((sr) => {
     const [xs, ys] = lttb(sr.xs, sr.ys, maxPoints);
     return { ...sr, xs, ys };
@@ -79,7 +86,7 @@ export function lineChart(series, { width = 640, height = 220, title = "", xLabe
     svg.append(s("polyline", { points: pts.join(" "), fill: "none", stroke: d.color || PALETTE[i % PALETTE.length],
       "stroke-width": 1.6, class: "series" }));
   });
-  const total = series.reduce((n, sr) => n + sr.xs.length, 0);
+  const total = series.reduce((n, sr) => n + Math.max(sr.total || 0, sr.xs.length), 0);
   const shown = drawn.reduce((n, d) => n + d.xs.length, 0);
   const legend = h("div", { class: "legend" }, drawn.map((d, i) =>
     h("span", { class: "key" }, h("i", { class: "swatch", style: `background:${d.color || PALETTE[i % PALETTE.length]}` }),

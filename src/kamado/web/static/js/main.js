@@ -31,6 +31,6 @@ route("/schedules", schedulesView, "pipelines");
 
 initAuth();
 fill(document.getElementById("foot"), `Times are shown in your time zone (${timeZone}). `,
-  "The console uses only the public API under /api/v1.");
+  "The console uses only the public API under /api/v1 (and the endpoint's router for a test invocation).");
 window.addEventListener("hashchange", render);
 render();

@@ -1,12 +1,12 @@
 // Endpoints: list (with models and endpoint configs), and an endpoint page with variants, per-variant
 // invocations/errors/latency, the current deployment's progress, and a "shift traffic" form
-// (UpdateEndpointWeightsAndCapacities). There is no test-invoke box: invocations go to the data-plane
-// router, which sends no CORS headers, so a browser page cannot read its answers (see docs/console.md).
+// (UpdateEndpointWeightsAndCapacities), and a test-invoke box (views/invoke.js) that calls the router.
 
 import { api } from "../api.js";
 import { enc, fill, h, link } from "../dom.js";
 import { fmtNum, fmtTime, isLive } from "../format.js";
 import { actionButton, badge, empty, errorBox, kv, pageHeader, section, table } from "../ui.js";
+import { invokeBox } from "./invoke.js";
 
 export async function endpointListView(root, _params, _query, ctx) {
   const eps = h("div", {});
@@ -107,12 +107,12 @@ export async function endpointView(root, { name }, _query, ctx) {
       : empty(`Weights and capacities can be changed when the endpoint is InService (it is ${desc.EndpointStatus}).`)));
     return desc;
   };
-  fill(root, body, form, section("Test invoke", h("p", { class: "muted" },
-    "Invoke from the SDK (Predictor.predict) or `kamado invoke NAME --body …`: the data-plane router does not allow ",
-    "cross-origin browser calls, so the console cannot send requests to it.")));
+  const invoke = section("Test invoke", h("p", { class: "muted" }, "Loading…"));
+  fill(root, body, form, invoke);
   let first = null;
   try {
     first = await redrawForm();
+    fill(invoke, h("h2", {}, "Test invoke"), invokeBox(first));
   } catch (err) {
     fill(form, errorBox(err));
   }

@@ -4,9 +4,10 @@
 import { api } from "../api.js";
 import { enc, fill, h, link } from "../dom.js";
 import { between, fmtDuration, fmtNum, fmtTime, isLive } from "../format.js";
+import { trainingListParams } from "../requests.js";
 import { go } from "../router.js";
 import { actionButton, badge, empty, kv, pageHeader, section, table, tagList } from "../ui.js";
-import { lineChart, PALETTE } from "../charts.js";
+import { chartPoints, lineChart, PALETTE } from "../charts.js";
 
 const STATUSES = ["", "InProgress", "Completed", "Failed", "Stopping", "Stopped"];
 
@@ -44,11 +45,7 @@ export async function trainingListView(root, _params, query, ctx) {
   const results = h("div", {});
   fill(root, pageHeader("Training jobs", { actions: [compare] }), section(null, form, results));
   const draw = async () => {
-    const page = await api("/training-jobs", { params: {
-      StatusEquals: query.status, NameContains: query.name, CreationTimeAfter: query.after,
-      CreationTimeBefore: query.before, SortBy: query.sort, SortOrder: query.order, MaxResults: query.size || 50,
-      NextToken: query.token,
-    } });
+    const page = await api("/training-jobs", { params: trainingListParams(query) });
     const picked = new Set([...root.querySelectorAll("input.pick:checked")].map((c) => c.value));
     const onPick = () => { compare.disabled = root.querySelectorAll("input.pick:checked").length < 2; };
     const rows = page.TrainingJobSummaries;
@@ -95,21 +92,28 @@ function timeline(transitions) {
       " · ", fmtDuration(between(t.StartTime, t.EndTime)), h("div", { class: "small" }, t.StatusMessage || "")))));
 }
 
-/** Group metric points by name into chartable series: x is the step, else the point's order. */
-function seriesOf(points) {
+/** Group a metrics answer's points by name into chartable series: x is the step, else the point's position
+ * in the full series (`Index`, present when the server thinned it), else its order here. `total` is the
+ * series' length before the server thinned it. */
+function seriesOf(answer) {
   const by = new Map();
-  for (const p of points) {
+  for (const p of answer.Metrics) {
     let sr = by.get(p.MetricName);
-    if (!sr) by.set(p.MetricName, (sr = { name: p.MetricName, xs: [], ys: [] }));
-    sr.xs.push(p.Step ?? sr.xs.length);
+    if (!sr) by.set(p.MetricName, (sr = { name: p.MetricName, xs: [], ys: [], total: answer.TotalPoints?.[p.MetricName] }));
+    sr.xs.push(p.Step ?? p.Index ?? sr.xs.length);
     sr.ys.push(p.Value);
   }
   return [...by.values()];
 }
 
-function metricCharts(points) {
-  if (!points.length) return empty("No metrics recorded. Add MetricDefinitions (name + regex) to have metrics parsed from the logs.");
-  return h("div", { class: "charts" }, seriesOf(points).map((sr) => lineChart([sr], { title: sr.name })));
+/** One job's metrics, thinned by the server to what a chart draws (a 100,000-point series is ~1,100 points). */
+function metricsOf(name, metric) {
+  return api(`/training-jobs/${enc(name)}/metrics`, { params: { MetricName: metric, MaxPoints: chartPoints() } });
+}
+
+function metricCharts(answer) {
+  if (!answer.Metrics.length) return empty("No metrics recorded. Add MetricDefinitions (name + regex) to have metrics parsed from the logs.");
+  return h("div", { class: "charts" }, seriesOf(answer).map((sr) => lineChart([sr], { title: sr.name })));
 }
 
 function logTail(name, live, ctx) {
@@ -206,7 +210,7 @@ export async function trainingJobView(root, { name }, _query, ctx) {
   const drawMetrics = async () => {
     const names = [...new Set((desc.FinalMetricDataList || []).map((m) => m.MetricName))].sort();
     if (!names.length) {
-      fill(charts, h("h2", {}, "Metrics"), metricCharts([]));
+      fill(charts, h("h2", {}, "Metrics"), metricCharts({ Metrics: [] }));
       return;
     }
     if (!charts.contains(grid)) fill(charts, h("h2", {}, "Metrics"), grid);
@@ -218,8 +222,7 @@ export async function trainingJobView(root, { name }, _query, ctx) {
       }
     }
     await Promise.all(names.map(async (n) => {
-      const m = await api(`/training-jobs/${enc(name)}/metrics`, { params: { MetricName: n } });
-      const [sr] = seriesOf(m.Metrics);
+      const [sr] = seriesOf(await metricsOf(name, n));
       fill(slots.get(n), sr ? lineChart([sr], { title: n }) : empty(`No points for ${n}.`));
     }));
   };
@@ -243,7 +246,7 @@ export async function trainingCompareView(root, _params, query) {
     return;
   }
   const jobs = await Promise.all(names.map((n) => api(`/training-jobs/${enc(n)}`)));
-  const metrics = await Promise.all(names.map((n) => api(`/training-jobs/${enc(n)}/metrics`)));
+  const metrics = await Promise.all(names.map((n) => metricsOf(n)));
   const keys = [...new Set(jobs.flatMap((j) => Object.keys(j.HyperParameters || {})))].sort();
   const rows = keys.map((k) => ({ k, vals: jobs.map((j) => (k in (j.HyperParameters || {}) ? unquote(j.HyperParameters[k]) : "—")) }));
   const cols = [{ label: "Hyperparameter", value: (r) => r.k },
@@ -251,7 +254,7 @@ export async function trainingCompareView(root, _params, query) {
   const finals = [...new Set(jobs.flatMap((j) => (j.FinalMetricDataList || []).map((m) => m.MetricName)))].sort();
   const byMetric = new Map();
   metrics.forEach((m, i) => {
-    for (const sr of seriesOf(m.Metrics)) {
+    for (const sr of seriesOf(m)) {
       if (!byMetric.has(sr.name)) byMetric.set(sr.name, []);
       byMetric.get(sr.name).push({ ...sr, name: jobs[i].TrainingJobName, color: PALETTE[i % PALETTE.length] });
     }
