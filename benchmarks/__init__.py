@@ -42,6 +42,8 @@ BENCHMARKS = (
     "b11_transform_throughput",
     "b12_console",
     "b13_pipelines",
+    "b14_ray_job_start",
+    "b15_fanout_ray",
     "asl_conformance",
 )
 REQUIRED_KEYS = (

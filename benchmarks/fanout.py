@@ -40,10 +40,10 @@ def burn(ms: float) -> float:
 class FanoutServer:
     """A real ``kamado server`` with the benchmark's functions registered, each with ``workers`` workers."""
 
-    def __init__(self, tmp: Path, workers: int) -> None:
+    def __init__(self, tmp: Path, workers: int, *, env: dict[str, str] | None = None, name: str = "home") -> None:
         self.tmp = tmp
         self.workers = workers
-        self.server = LocalServer(tmp / "home")
+        self.server = LocalServer(tmp / name, env=env)
 
     def __enter__(self) -> FanoutServer:
         from kamado import Client
@@ -58,7 +58,7 @@ class FanoutServer:
         return self
 
     def _register(self) -> None:
-        src = self.tmp / "fn"
+        src = self.tmp / f"fn-{self.server.home.name}"
         src.mkdir(exist_ok=True)
         (src / "fns.py").write_text(HANDLERS)
         uri = self.client.upload_directory(src)
@@ -79,7 +79,7 @@ class FanoutServer:
         self.server.stop()
 
     def items_uri(self, name: str, items: list[Any]) -> str:
-        d = self.tmp / f"items-{name}"
+        d = self.tmp / f"items-{self.server.home.name}-{name}"
         d.mkdir(exist_ok=True)
         (d / "items.jsonl").write_text("".join(json.dumps(it) + "\n" for it in items))
         return f"{self.client.upload_directory(d)}/items.jsonl"

@@ -45,3 +45,4 @@ def pg_url() -> Iterator[str]:
 
 
 from tests.live_server import live  # noqa: E402, F401  (the live-server fixture, shared by test packages)
+from tests.ray_fixtures import ray_session_cluster  # noqa: E402, F401  (one Ray cluster per session)

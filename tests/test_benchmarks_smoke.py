@@ -25,6 +25,8 @@ def smoke_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 DEDICATED = (
     "b6_hpo_quality", "b7_hpo_efficiency", "b1_router_hop", "b2_traffic_split", "b1b_real_model", "b9_autoscale",
     "b10_rollout",
+    # Each starts a Ray cluster (about 30 s on 2 cores); the parity suite covers the same paths in `make test`.
+    "b14_ray_job_start", "b15_fanout_ray",
 )  # fmt: skip
 
 

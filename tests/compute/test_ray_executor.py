@@ -1,8 +1,8 @@
 """RayExecutor: the shared executor contract on a real two-node Ray cluster, plus what only Ray promises.
 
-The cluster (head + one worker node, 2 CPUs each, on loopback) is started once for the module with the
-``ray`` CLI. Tests share one bridge process (one Ray driver) for speed; ``reopen`` starts a fresh one, as
-a restarted server would.
+The cluster (head + one worker node, 2 CPUs each, on loopback) is the session's shared one
+(``tests/ray_fixtures.py``), started once with the ``ray`` CLI. Tests share one bridge process (one Ray
+driver) for speed; ``reopen`` starts a fresh one, as a restarted server would.
 """
 
 from __future__ import annotations
@@ -24,15 +24,15 @@ from kamado.compute.ray_executor import NAMESPACE, RayExecutor
 from kamado.compute.taskspec import Resources, TaskHandle, TaskSpec, TaskState
 from kamado.core.errors import InvalidSpec, NotFound
 from kamado.testing.executor_contract import PY, ExecutorContract, all_logs, wait_for, wait_path
-from kamado.testing.ray_cluster import RayCluster, ray_cluster
+from kamado.testing.ray_cluster import RayCluster
 
 pytestmark = pytest.mark.ray
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
-    with ray_cluster(workers=1, num_cpus=2) as c:
-        yield c
+def cluster(ray_session_cluster: RayCluster) -> RayCluster:
+    """The session's shared cluster (tests/ray_fixtures.py): started once for every module that uses one."""
+    return ray_session_cluster
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ three worker kills, replacing the worker each time.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -143,6 +144,7 @@ def test_worker_node_killed_then_head_killed(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("KAMADO_SOAK"), reason="soak-sized (about 4 minutes): run `make soak`")
 def test_soak_worker_nodes_killed_repeatedly(tmp_path: Path) -> None:
     with ray_cluster(workers=1, num_cpus=2) as cluster:
         executor = _executor(cluster, tmp_path)

@@ -40,6 +40,8 @@ from tests.security.bad_input_corpus import (
 )
 
 IMDS = "169.254.169.254"
+#: Labelled slow so `make soak` (-m slow) runs it with every heavy body; `make test` runs it bounded.
+pytestmark = pytest.mark.slow
 MAX_RSS_GROWTH_MB = 200
 
 

@@ -26,6 +26,8 @@ import pytest
 from tests.scaleout.server_proc import running_server
 
 SOAK = bool(os.environ.get("KAMADO_SOAK"))
+#: Labelled slow so `make soak` (-m slow) runs it, at the larger size; `make test` runs it bounded.
+pytestmark = pytest.mark.slow
 ONE_ADDRESS_KEYS = 10_000 if SOAK else 300
 MANY_ADDRESSES, PER_ADDRESS_KEYS = 50, 25
 PROTECTED = "/api/v1/training-jobs"

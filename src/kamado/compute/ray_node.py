@@ -20,6 +20,7 @@ are the local executor's, byte for byte.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -55,15 +56,22 @@ def node_dir(node_root: str, node_id: str) -> str:
     return os.path.join(node_root, node_id)
 
 
+def keeper_name(node_root: str, node_id: str) -> str:
+    """One keeper per node *and* node root: executors with different roots may share a cluster (two servers,
+    or tests), and a keeper serves one root's files; found by a name without its root, it would answer for
+    the other root's tasks with "no such task" and turn them Lost."""
+    return f"{KEEPER_PREFIX}{node_id}:{hashlib.sha256(node_root.encode()).hexdigest()[:12]}"
+
+
 def keeper(node_root: str, node_id: str) -> Any:
-    """The keeper of ``node_id`` (created on first use, pinned to that node, zero resources)."""
+    """The keeper of ``node_id`` for ``node_root`` (created on first use, pinned to that node, zero resources)."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     global _KEEPER_CLASS
     if _KEEPER_CLASS is None:
         _KEEPER_CLASS = ray.remote(NodeKeeper)
     return _KEEPER_CLASS.options(
-        name=KEEPER_PREFIX + node_id,
+        name=keeper_name(node_root, node_id),
         namespace=ray.get_runtime_context().namespace,
         get_if_exists=True,
         lifetime="detached",

@@ -197,12 +197,19 @@ def _start_node(name: str, args: list[str], num_cpus: int, object_store_mb: int,
     return RayNode(name=name, proc=proc, log=log)
 
 
+#: Every port this process has handed to a node: a port picked "free" stays free until its node binds it,
+#: so without this record the next pick (another node's port, or a worker-port range) could take it too,
+#: and ``ray start`` refuses to start ("trying to use a port number ... used by other components").
+_HANDED_OUT: set[int] = set()
+
+
 def _free_port() -> int:
     while True:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
-        if port not in _AVOID:
+        if port not in _AVOID and port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
             return port
 
 
@@ -210,7 +217,9 @@ def _free_port_range(size: int) -> int:
     """The first of ``size`` consecutive ports that are free now (for the workers of one node)."""
     for _ in range(200):
         start = random.randrange(40000, 60000 - size)
-        if all(_port_free(p) for p in range(start, start + size)):
+        ports = range(start, start + size)
+        if not _HANDED_OUT.intersection(ports) and all(_port_free(p) for p in ports):
+            _HANDED_OUT.update(ports)
             return start
     raise RuntimeError(f"found no {size} consecutive free ports")
 
