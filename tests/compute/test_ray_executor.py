@@ -21,6 +21,7 @@ pytest.importorskip("ray", reason="the Ray executor needs ray: pip install 'kama
 
 from kamado.compute.ray_client import BridgeClient
 from kamado.compute.ray_executor import NAMESPACE, RayExecutor
+from kamado.compute.ray_gang import group_name
 from kamado.compute.taskspec import Resources, TaskHandle, TaskSpec, TaskState
 from kamado.core.errors import InvalidSpec, NotFound
 from kamado.testing.executor_contract import PY, ExecutorContract, all_logs, wait_for, wait_path
@@ -63,6 +64,8 @@ def _stop_everything(executor: RayExecutor) -> None:
         executor.cancel(handle, grace_s=0)
     for handle in handles:
         wait_for(executor, handle, timeout=30)
+    for book in executor.root.glob(".gangs/*/gang.json"):  # a failed gang test must not keep its reservation
+        executor.client.call("remove_gang", name=json.loads(book.read_text())["group"])
 
 
 def _task_id(state_dir: Path) -> str:
@@ -166,6 +169,100 @@ def test_on_task_end_is_told(ray_executor: RayExecutor, tmp_path: Path) -> None:
     while handle.task_id not in ended:
         assert time.monotonic() < deadline, ended
         time.sleep(0.05)
+
+
+# ------------------------------------------------------------------------------------- gangs
+
+#: Touches ``started`` in its workdir, then waits (at most 20 s) for its gang mates' ``started`` files.
+_MEET = (
+    "import os, pathlib, sys, time\n"
+    "pathlib.Path('started').touch()\n"
+    "mates = [pathlib.Path(p) / 'started' for p in sys.argv[1:]]\n"
+    "deadline = time.monotonic() + 20\n"
+    "while not all(m.exists() for m in mates):\n"
+    "    assert time.monotonic() < deadline, 'a gang mate never started'\n"
+    "    time.sleep(0.02)\n"
+    "print('met', os.environ['CURRENT_HOST'])\n"
+)
+
+
+def _gang(tmp_path: Path, gang: str, size: int, cpus: float = 1) -> list[TaskSpec]:
+    """``size`` alike members of one gang, each in its own workdir, each waiting to meet the others."""
+    dirs = [tmp_path / f"{gang}-{i}" for i in range(1, size + 1)]
+    for d in dirs:
+        d.mkdir()
+    return [
+        TaskSpec(
+            task_id=f"gang/{gang}/algo-{i}",
+            command=[PY, "-c", _MEET, *(str(o) for o in dirs if o != d)],
+            env={"PATH": "/usr/local/bin:/usr/bin:/bin", "CURRENT_HOST": f"algo-{i}"},
+            workdir=str(d),
+            resources=Resources(cpus=cpus),
+            gang=f"gang/{gang}",
+            gang_size=size,
+        )
+        for i, d in enumerate(dirs, start=1)
+    ]
+
+
+def _all_cpus_back(executor: RayExecutor) -> None:
+    deadline = time.monotonic() + 30
+    while (available := executor.client.call("capacity")["available"]["CPU"]) < 4:
+        assert time.monotonic() < deadline, f"only {available} of 4 CPUs came back"
+        time.sleep(0.1)
+
+
+def test_a_gang_runs_together_and_gives_everything_back(ray_executor: RayExecutor, tmp_path: Path) -> None:
+    specs = _gang(tmp_path, "pair", 2)
+    handles = [ray_executor.submit(spec) for spec in specs]
+    assert [ray_executor.submit(spec).data["actor_id"] for spec in specs] == [h.data["actor_id"] for h in handles]
+    for i, handle in enumerate(handles, start=1):
+        status = wait_for(ray_executor, handle)
+        assert status.state is TaskState.SUCCEEDED, status
+        assert all_logs(ray_executor, handle) == f"met algo-{i}\n".encode()
+    group = group_name(ray_executor.root, "gang/pair")
+    assert ray_executor.client.call("gang_state", name=group) in (None, "REMOVED")
+    _all_cpus_back(ray_executor)
+    for handle in handles:
+        ray_executor.cleanup(handle)
+    assert not list(ray_executor.root.glob(".gangs/*"))
+
+
+def test_a_gang_bigger_than_the_cluster_is_refused(ray_executor: RayExecutor, tmp_path: Path) -> None:
+    spec = _gang(tmp_path, "huge", 3, cpus=2)[0]
+    with pytest.raises(InvalidSpec) as err:
+        ray_executor.submit(spec)
+    message = err.value.message
+    assert "gang 'gang/huge' of 3 instances (CPUs 2 each)" in message, message
+    assert "can hold at most 2 of them (2 nodes, CPUs 4 in all)" in message, message
+    assert err.value.details == [{"field": "gang_size", "message": "at most 2 of this size"}]
+    assert not list(ray_executor.root.glob("*/launch.json")) and not list(ray_executor.root.glob(".gangs/*"))
+    assert ray_executor.client.call("gang_state", name=group_name(ray_executor.root, "gang/huge")) is None
+
+
+def test_a_gang_starts_no_member_until_all_fit(ray_executor: RayExecutor, tmp_path: Path) -> None:
+    """3 of 4 CPUs held: one member would fit now, but neither starts until both do."""
+    hold = [PY, "-c", "import pathlib, time; pathlib.Path('ready').touch(); time.sleep(60)"]
+    base = TestRayExecutorContract().make_spec(tmp_path, hold, resources=Resources(cpus=2))
+    big = ray_executor.submit(base)
+    small_spec = _other(base, tmp_path, "small")
+    small = ray_executor.submit(replace(small_spec, resources=Resources(cpus=1)))
+    for spec in (base, small_spec):
+        wait_path(Path(spec.workdir) / "ready")
+    specs = _gang(tmp_path, "blocked", 2)
+    handles = [ray_executor.submit(spec) for spec in specs]
+    time.sleep(2)
+    assert [ray_executor.poll(h).state for h in handles] == [TaskState.PENDING, TaskState.PENDING]
+    assert ray_executor.describe(handles[0])["placement_group_state"] == "PENDING"
+    assert not [s.workdir for s in specs if (Path(s.workdir) / "started").exists()], "a member started alone"
+    ray_executor.cancel(small, grace_s=0)
+    for handle in handles:
+        status = wait_for(ray_executor, handle)
+        assert status.state is TaskState.SUCCEEDED, status
+    ray_executor.cancel(big, grace_s=0)
+    wait_for(ray_executor, big)
+    wait_for(ray_executor, small)
+    _all_cpus_back(ray_executor)
 
 
 def _other(spec: TaskSpec, tmp_path: Path, name: str, command: list[str] | None = None) -> TaskSpec:

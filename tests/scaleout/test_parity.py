@@ -1,10 +1,10 @@
 """Parity suite (issue 7, part 6): the same scenarios, the same observable results, local and Ray.
 
-Each scenario - train, tune, deploy and invoke, transform, map, pipeline - runs through the public SDK
-against a real ``kamado server`` subprocess on a fresh PostgreSQL database and a fresh prefix of a real
-S3-compatible server (moto), once with the local executor and once with ``--executor ray`` on the
-session's loopback cluster (head + one worker node, ``tests/ray_fixtures.py``). Only the executor differs,
-and every scenario asserts the same results on both.
+Each scenario - train, tune, deploy and invoke, transform, map, pipeline, a two-instance processing job -
+runs through the public SDK against a real ``kamado server`` subprocess on a fresh PostgreSQL database and
+a fresh prefix of a real S3-compatible server (moto), once with the local executor and once with
+``--executor ray`` on the session's loopback cluster (head + one worker node, ``tests/ray_fixtures.py``).
+Only the executor differs, and every scenario asserts the same results on both.
 
 Where the work ran is asserted from the user code itself: every script and handler reports its process
 ancestry (pids up to init). Under the local executor that chain holds the server's pid; under Ray it
@@ -98,6 +98,37 @@ def square(event, context):
 
 def double(event, context):
     return {"y": event["x"] * 2, "ancestry": _ancestry()}
+"""
+#: One instance of a two-instance processing job: sums its shard, reports where it runs, and waits until
+#: every host of the job has checked in at MEET_DIR (both instances must run at the same time).
+PROCESS = r"""
+import json, os, pathlib, time
+
+def _ancestry():
+    pids, pid = [], os.getpid()
+    while pid > 1:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            raw = f.read()
+        pid = int(raw[raw.rfind(b")") + 2:].split()[1])
+        pids.append(pid)
+    return pids
+
+root = "/opt/ml" if os.path.isdir("/opt/ml/processing") else os.environ["KAMADO_OPT_ML"]
+rc = json.load(open(os.path.join(root, "config", "resourceconfig.json")))
+host = os.environ["CURRENT_HOST"]
+assert host == rc["current_host"], (host, rc)
+meet = pathlib.Path(os.environ["MEET_DIR"])
+(meet / host).touch()
+deadline = time.monotonic() + 60
+while not all((meet / h).exists() for h in rc["hosts"]):
+    assert time.monotonic() < deadline, "the other instances never started"
+    time.sleep(0.05)
+data = os.environ["KAMADO_INPUT_DATA"]
+files = sorted(os.listdir(data))
+report = {"hosts": rc["hosts"], "files": files, "total": sum(int(open(os.path.join(data, f)).read()) for f in files),
+          "ancestry": _ancestry()}
+with open(os.path.join(os.environ["KAMADO_OUTPUT_RESULT"], host + ".json"), "w") as f:
+    json.dump(report, f)
 """
 ROWS = [[1.0, 2.0], [3.0, 4.0], [0.5, 0.25]]
 METRICS = [{"Name": "score", "Regex": "score=([-0-9.]+);"}]
@@ -412,3 +443,47 @@ def test_pipeline(backend: Backend) -> None:
     assert output["y"] == 42
     backend.check_ran_here(output["ancestry"])
     backend.client.delete_function(fn.name)
+
+
+def test_process_on_two_instances(backend: Backend) -> None:
+    """Two instances, the input sharded by key between them, both running at once (on Ray: one gang)."""
+    data = backend.tmp / "shards"
+    data.mkdir()
+    for i in range(5):
+        (data / f"part-{i}.txt").write_text(str(i + 1))
+    meet = backend.tmp / "meet"
+    meet.mkdir()
+    (backend.tmp / "process.py").write_text(PROCESS)
+    processor = kamado.ScriptProcessor(
+        command=["python3"],
+        instance_count=2,
+        env={"MEET_DIR": str(meet)},
+        base_job_name=backend.name_of("proc"),
+        client=backend.client,
+    )
+    processor.run(
+        code=str(backend.tmp / "process.py"),
+        inputs=[
+            kamado.ProcessingInput(
+                source=str(data),
+                destination="/opt/ml/processing/input/data",
+                input_name="data",
+                s3_data_distribution_type="ShardedByS3Key",
+            )
+        ],
+        outputs=[kamado.ProcessingOutput(source="/opt/ml/processing/output/result", output_name="result")],
+        logs=False,
+    )
+    assert processor.latest_job is not None
+    desc = processor.latest_job.describe()
+    assert desc["ProcessingJobStatus"] == "Completed", desc.get("FailureReason")
+    assert [i["Status"] for i in desc["Instances"]] == ["Succeeded", "Succeeded"]
+    uri = desc["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+    assert uri.startswith(f"s3://{backend.s3.bucket}/{backend.prefix}/")
+    a, b = (json.loads(backend.fs().cat_file(f"{uri}/algo-{i}.json")) for i in (1, 2))
+    assert a["hosts"] == b["hosts"] == ["algo-1", "algo-2"]
+    assert a["files"] and b["files"] and set(a["files"]).isdisjoint(b["files"])
+    assert sorted(a["files"] + b["files"]) == [f"part-{i}.txt" for i in range(5)]
+    assert a["total"] + b["total"] == 15
+    for report in (a, b):
+        backend.check_ran_here(report["ancestry"])

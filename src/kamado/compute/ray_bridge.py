@@ -40,6 +40,7 @@ class Bridge:
         self.out_lock = threading.Lock()
         self.watch_lock = threading.Lock()
         self.watched: dict[Any, str] = {}  # ObjectRef of runner.wait_end -> task id
+        self.gang_lock = threading.Lock()  # one placement group per gang name, even for concurrent submits
         self.runner_cls: Any = ray.remote(_runner_class())
         threading.Thread(target=self._watch_ends, name="kamado-ray-ends", daemon=True).start()
 
@@ -119,6 +120,10 @@ class Bridge:
         return {
             "total": {k: float(total.get(k, 0.0)) for k in ("CPU", "GPU", "memory")},
             "largest_node": largest,
+            "nodes": [
+                {k: float((n.get("Resources") or {}).get(k, 0.0)) for k in ("CPU", "GPU", "memory")}
+                for n in self._alive_nodes().values()
+            ],
             "available": {k: float(available.get(k, 0.0)) for k in ("CPU", "GPU", "memory")},
         }
 
@@ -144,8 +149,49 @@ class Bridge:
                 return str(actor_id)
         return None
 
+    def op_gang(self, name: str, bundles: list[dict[str, float]], strategy: str) -> dict[str, Any]:
+        """Find or create the detached placement group ``name``: every bundle is reserved at once or none is,
+        so no member of a gang starts while another waits for room."""
+        from ray.util import get_placement_group, placement_group
+
+        with self.gang_lock:
+            try:
+                pg = get_placement_group(name)
+            except ValueError:
+                pg = placement_group(bundles, strategy=strategy, name=name, lifetime="detached")
+        return {"id": pg.id.hex(), "bundles": [dict(b) for b in pg.bundle_specs]}
+
+    def op_remove_gang(self, name: str) -> bool:
+        """Remove the placement group ``name`` (and so its reservation); False when there is none."""
+        from ray.util import get_placement_group, remove_placement_group
+
+        with self.gang_lock:
+            try:
+                pg = get_placement_group(name)
+            except ValueError:
+                return False
+            remove_placement_group(pg)
+        return True
+
+    def op_gang_state(self, name: str) -> str | None:
+        """The placement group's state (``PENDING``, ``CREATED``, ``REMOVED``...), None when there is none."""
+        from ray.util import get_placement_group
+        from ray.util.placement_group import placement_group_table
+
+        try:
+            pg = get_placement_group(name)
+        except ValueError:
+            return None
+        return str(placement_group_table(pg).get("state"))
+
     def op_submit(
-        self, task_id: str, dir_name: str, spec: dict[str, Any], node_root: str, resources: dict[str, Any]
+        self,
+        task_id: str,
+        dir_name: str,
+        spec: dict[str, Any],
+        node_root: str,
+        resources: dict[str, Any],
+        gang: str | None = None,
     ) -> str:
         options: dict[str, Any] = {
             "name": TASK_PREFIX + dir_name,
@@ -158,6 +204,14 @@ class Bridge:
         }
         if resources.get("memory_mb"):
             options["memory"] = int(resources["memory_mb"]) * 1024 * 1024
+        if gang is not None:
+            from ray.util import get_placement_group
+            from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+            # Any bundle (all are alike): the actor waits, unstarted, until the whole group is reserved.
+            options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
+                placement_group=get_placement_group(gang), placement_group_bundle_index=-1
+            )
         runner = self.runner_cls.options(**options).remote(task_id, dir_name, spec, node_root)
         with self.watch_lock:
             self.watched[runner.wait_end.remote()] = task_id

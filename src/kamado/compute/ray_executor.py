@@ -25,7 +25,10 @@ Ray's reason. If the cluster cannot be reached at all for ``lost_after_s``, runn
 What a remote node needs: the same kamado, Python and Ray versions as the server (the actors import
 kamado); the task's ``workdir`` path is created on the node if missing, but the files the control plane
 lays out there (e.g. a training job's ``/opt/ml`` tree, staged inputs) must reach the node through a
-shared filesystem at the same path. Multi-node placement of one job (SM_HOSTS) is not supported yet.
+shared filesystem at the same path.
+
+Gangs: the tasks of one multi-instance job (``TaskSpec.gang``) are scheduled into one placement group
+that Ray reserves whole or not at all, so they start together (see ``ray_gang.py``).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from kamado.compute import ray_gang as _gang
 from kamado.compute import shim as _shim
 from kamado.compute.executor import Executor, ExecutorCapabilities
 from kamado.compute.local import NEVER_STARTED_AFTER_S, _safe_name, _to_status, _validate
@@ -201,6 +205,11 @@ class RayExecutor(Executor):
             except ServiceUnavailable as exc:  # the node's copy goes with the node; ours goes now
                 log.warning("could not delete the files of %s on its Ray node: %s", handle.task_id, exc)
         shutil.rmtree(state_dir, ignore_errors=True)
+        gang = (launch or {}).get("gang")
+        if gang:
+            group = _gang.leave(self.root, gang, state_dir.name)
+            if group is not None:
+                self._remove_group(group)
 
     def on_task_end(self, callback: Callable[[str], None]) -> None:
         self.client.on_task_end(callback)
@@ -213,7 +222,10 @@ class RayExecutor(Executor):
         launch = _shim.read_json(str(state_dir / "launch.json")) or {}
         if "actor_id" not in launch:
             return {}
-        return dict(self._call("describe", dir_name=state_dir.name, actor_id=launch["actor_id"]))
+        info = dict(self._call("describe", dir_name=state_dir.name, actor_id=launch["actor_id"]))
+        if launch.get("placement_group"):
+            info["placement_group_state"] = self._call("gang_state", name=launch["placement_group"])
+        return info
 
     def hello(self) -> dict[str, Any]:
         """Connect (if not yet) and return the client's and the cluster's Ray and Python versions."""
@@ -254,6 +266,25 @@ class RayExecutor(Executor):
                     {"field": f"resources.{_FIELD[k]}", "message": f"at most {_show(k, largest[k])}"} for k in too_big
                 ],
             )
+        if _gang.is_gang(spec):
+            self._validate_gang(spec)
+
+    def _validate_gang(self, spec: TaskSpec) -> None:
+        """A gang the whole cluster could never hold at once would wait forever: refused with the numbers."""
+        capacity = self._cluster_capacity()
+        bundle = _gang.bundle_of(spec)
+        fits = _gang.how_many_fit(bundle, capacity.get("nodes") or [])
+        if fits >= spec.gang_size:
+            return
+        each = ", ".join(f"{_HUMAN[k]} {_show(k, v)}" for k, v in bundle.items())
+        total = ", ".join(f"{_HUMAN[k]} {_show(k, capacity['total'][k])}" for k in bundle)
+        raise InvalidSpec(
+            f"Task '{spec.task_id}' belongs to gang '{spec.gang}' of {spec.gang_size} instances ({each} each) that "
+            f"must run at once, but the Ray cluster at {self.address} can hold at most {fits} of them "
+            f"({len(capacity.get('nodes') or [])} nodes, {total} in all). Use at most {fits} instances or "
+            "smaller ones, or add nodes to the cluster.",
+            details=[{"field": "gang_size", "message": f"at most {fits} of this size"}],
+        )
 
     def _cluster_capacity(self) -> dict[str, Any]:
         now = time.monotonic()
@@ -272,9 +303,17 @@ class RayExecutor(Executor):
             actor_id = self._call("find", name=name)
         else:
             _shim.write_json_atomic(str(state_dir / "spec.json"), spec.to_json())
+        gang: dict[str, Any] = {}
+        if _gang.is_gang(spec):
+            book = _gang.join(self.root, spec, state_dir.name)
+            self._call(
+                "gang", name=book["group"], bundles=[book["bundle"]] * int(book["size"]), strategy=_gang.STRATEGY
+            )
+            gang = {"gang": spec.gang, "placement_group": book["group"]}
         if actor_id is None:
             actor_id = self._call(
                 "submit",
+                gang=gang.get("placement_group"),
                 task_id=spec.task_id,
                 dir_name=state_dir.name,
                 spec=spec.to_json(),
@@ -285,7 +324,13 @@ class RayExecutor(Executor):
                     "memory_mb": spec.resources.memory_mb,
                 },
             )
-        launch = {"actor_id": actor_id, "actor_name": name, "address": self.address, "submitted_at": time.time()}
+        launch = {
+            "actor_id": actor_id,
+            "actor_name": name,
+            "address": self.address,
+            "submitted_at": time.time(),
+            **gang,
+        }
         _shim.write_json_atomic(str(state_dir / "launch.json"), launch)
         return launch
 
@@ -314,7 +359,22 @@ class RayExecutor(Executor):
             pass  # another thread or process recorded the verdict first; theirs stands
         finally:
             tmp.unlink(missing_ok=True)
+        self._release_gang_if_over(state_dir)
         return _read_status(state_dir) or _to_status(status)
+
+    def _release_gang_if_over(self, state_dir: Path) -> None:
+        """The gang's group holds its reservation after its actors exit: give it back once all have ended."""
+        gang = (_shim.read_json(str(state_dir / "launch.json")) or {}).get("gang")
+        if gang and _gang.all_ended(self.root, gang):
+            book = _gang.book(self.root, gang)
+            if book is not None:
+                self._remove_group(str(book["group"]))
+
+    def _remove_group(self, group: str) -> None:
+        try:
+            self._call("remove_gang", name=group)
+        except ServiceUnavailable as exc:  # retried when the gang's last member is cleaned up
+            log.warning("could not remove the Ray placement group %s: %s", group, exc)
 
     def _copy_log(self, state_dir: Path, launch: dict[str, Any]) -> None:
         tmp = state_dir / f"log.{os.getpid()}.{threading.get_ident()}"

@@ -47,6 +47,12 @@ class TaskSpec:
     #: "host": the machine's network; "none": a private network namespace with only loopback (SageMaker's
     #: EnableNetworkIsolation). Never skipped: the task fails if the kernel refuses.
     network: str = "host"
+    #: Tasks that share a ``gang`` id (e.g. ``processing-job/<name>``) are one multi-instance job of
+    #: ``gang_size`` alike tasks that must start together or not at all. The Ray executor reserves the whole
+    #: gang at once (one placement group); the local executor ignores both fields, since every instance runs
+    #: on its one machine and starts as soon as it is submitted anyway.
+    gang: str | None = None
+    gang_size: int = 1
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

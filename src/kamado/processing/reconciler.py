@@ -270,6 +270,9 @@ class ProcessingReconciler(ReconcileLoop):
             mounts={OPT_ML: str(layout.root)} if in_namespace else {},
             mount_policy="require" if in_namespace else "auto",
             network="none" if req.network_isolation() else "host",
+            # Every instance or none: an executor that can (Ray) reserves the whole job before any starts.
+            gang=f"{KIND}/{job.name}" if req.instance_count() > 1 else None,
+            gang_size=req.instance_count(),
         )
 
     # -- running --------------------------------------------------------------------------------------
