@@ -307,23 +307,7 @@ class LocalExecutor(Executor):
         if killed:
             reason += f"; killed {killed} leftover process(es) of its process group {shim_info['child_pid']}"
         spec = _shim.read_json(str(state_dir / "spec.json")) or {}
-        status = {  # the shim's status.json schema, so readers need not tell the two writers apart
-            "schema": _shim.STATUS_SCHEMA,
-            "task_id": spec.get("task_id"),
-            "state": TaskState.LOST.value,
-            "exit_code": None,
-            "signal": None,
-            "reason": reason,
-            "oom": False,
-            "started_at": shim_info.get("started_at"),
-            "ended_at": time.time(),
-            "pid": shim_info.get("child_pid"),
-            "cpu_seconds": None,
-            "peak_memory_mb": None,
-            "shim_pid": shim_info.get("pid"),
-            "sent_sigkill": bool(killed),
-            "leftover_processes_killed": killed,
-        }
+        status = _shim.recorded_status(spec.get("task_id"), TaskState.LOST.value, reason, shim_info, killed)
         # Never overwrite a status the supervisor wrote: link() fails if status.json exists.
         tmp = state_dir / f"status.json.lost.{os.getpid()}.{threading.get_ident()}"
         tmp.touch(mode=0o600)

@@ -262,24 +262,7 @@ def _record(
     killed: int = 0,
 ) -> None:
     """Write status.json in the shim's schema, never over one already there (link() fails if it exists)."""
-    shim_info = shim_info or {}
-    status = {
-        "schema": _shim.STATUS_SCHEMA,
-        "task_id": task_id,
-        "state": state,
-        "exit_code": None,
-        "signal": None,
-        "reason": reason,
-        "oom": False,
-        "started_at": shim_info.get("started_at"),
-        "ended_at": time.time(),
-        "pid": shim_info.get("child_pid"),
-        "cpu_seconds": None,
-        "peak_memory_mb": None,
-        "shim_pid": shim_info.get("pid"),
-        "sent_sigkill": bool(killed),
-        "leftover_processes_killed": killed,
-    }
+    status = _shim.recorded_status(task_id, state, reason, shim_info or {}, killed)
     tmp = os.path.join(state_dir, f"status.json.rec.{os.getpid()}.{threading.get_ident()}")
     try:
         _shim.write_json_atomic(tmp, status)

@@ -65,6 +65,28 @@ _OOM_LOG_MARKERS = (b"MemoryError", b"Cannot allocate memory", b"std::bad_alloc"
 # --------------------------------------------------------------------------------------------- helpers
 
 
+def recorded_status(task_id: Any, state: str, reason: str, shim_info: dict[str, Any], killed: int) -> dict[str, Any]:
+    """A status.json written by someone other than the shim (the supervisor died, or never ran), in the
+    shim's own schema, so readers need not tell the writers apart."""
+    return {
+        "schema": STATUS_SCHEMA,
+        "task_id": task_id,
+        "state": state,
+        "exit_code": None,
+        "signal": None,
+        "reason": reason,
+        "oom": False,
+        "started_at": shim_info.get("started_at"),
+        "ended_at": time.time(),
+        "pid": shim_info.get("child_pid"),
+        "cpu_seconds": None,
+        "peak_memory_mb": None,
+        "shim_pid": shim_info.get("pid"),
+        "sent_sigkill": bool(killed),
+        "leftover_processes_killed": killed,
+    }
+
+
 def write_json_atomic(path: str, data: dict[str, Any], *, durable: bool = False) -> None:
     """tmp + rename: a reader sees the old file or the whole new one, never a torn one.
 
