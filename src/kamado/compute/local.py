@@ -461,6 +461,8 @@ def _validate(spec: TaskSpec) -> None:
         errors.append({"field": "mount_policy", "message": "must be 'auto' or 'require'"})
     if spec.network not in ("host", "none"):
         errors.append({"field": "network", "message": "must be 'host' or 'none'"})
+    if spec.placement not in ("any", "control-plane-host"):
+        errors.append({"field": "placement", "message": "must be 'any' or 'control-plane-host'"})
     for target, source in spec.mounts.items():
         if not os.path.isabs(target) or not os.path.isabs(source):
             errors.append({"field": f"mounts[{target!r}]", "message": "target and source must be absolute paths"})

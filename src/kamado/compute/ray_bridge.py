@@ -31,6 +31,13 @@ TASK_PREFIX = "kamado-task:"
 PENDING_STATES = ("DEPENDENCIES_UNREADY", "PENDING_CREATION", "RESTARTING")
 
 
+def pin_to_driver_node(nodes: dict[str, dict[str, Any]], driver_node: str) -> bool:
+    """Whether a task the server reaches at 127.0.0.1 must be kept on the server's node: only when some alive
+    node has another address (on a single host - a laptop, the tests' loopback cluster - any node will do)."""
+    here = (nodes.get(driver_node) or {}).get("NodeManagerAddress")
+    return any(n.get("NodeManagerAddress") != here for n in nodes.values())
+
+
 class Bridge:
     def __init__(self, out: TextIO) -> None:
         import ray
@@ -192,6 +199,7 @@ class Bridge:
         node_root: str,
         resources: dict[str, Any],
         gang: str | None = None,
+        placement: str = "any",
     ) -> str:
         options: dict[str, Any] = {
             "name": TASK_PREFIX + dir_name,
@@ -212,6 +220,12 @@ class Bridge:
             options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
                 placement_group=get_placement_group(gang), placement_group_bundle_index=-1
             )
+        elif placement == "control-plane-host":
+            node_id = self.ray.get_runtime_context().get_node_id()  # the node this driver, the server, is on
+            if pin_to_driver_node(self._alive_nodes(), node_id):
+                from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+                options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id=node_id, soft=False)
         runner = self.runner_cls.options(**options).remote(task_id, dir_name, spec, node_root)
         with self.watch_lock:
             self.watched[runner.wait_end.remote()] = task_id

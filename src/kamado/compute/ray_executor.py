@@ -314,6 +314,7 @@ class RayExecutor(Executor):
             actor_id = self._call(
                 "submit",
                 gang=gang.get("placement_group"),
+                placement=spec.placement,
                 task_id=spec.task_id,
                 dir_name=state_dir.name,
                 spec=spec.to_json(),

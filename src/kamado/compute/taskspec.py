@@ -53,6 +53,10 @@ class TaskSpec:
     #: on its one machine and starts as soon as it is submitted anyway.
     gang: str | None = None
     gang_size: int = 1
+    #: "any": wherever the executor likes; "control-plane-host": where the control plane can reach the task
+    #: at 127.0.0.1 (model servers, function workers). Locally every task is there already; on a cluster
+    #: whose nodes have other addresses, the Ray executor keeps such tasks on the server's own node.
+    placement: str = "any"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -116,6 +116,7 @@ class InstanceOps:
             limits=Limits(
                 memory_mb=itype.memory_mb, max_processes=self.settings.max_processes, stop_grace_s=STOP_GRACE_S
             ),
+            placement="control-plane-host",  # the router and the transform runner reach it at 127.0.0.1:<port>
         )
         handle = self.executor.submit(spec)
         record = {
