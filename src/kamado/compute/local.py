@@ -9,7 +9,6 @@ re-acquire running jobs after a restart instead of starting them twice (RELIABIL
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -23,13 +22,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from kamado.compute import shim as _shim
-from kamado.compute.executor import Executor, ExecutorCapabilities
+from kamado.compute.executor import ExecutorCapabilities
 from kamado.compute.gpus import GpuAllocator, detect_gpu_ids
+from kamado.compute.task_state import (
+    DirectoryExecutor,
+    kill_orphaned_group,
+    read_status,
+    supervisor_alive,
+    to_status,
+    validate,
+)
 from kamado.compute.taskspec import Resources, TaskHandle, TaskSpec, TaskState, TaskStatus
-from kamado.core.errors import InvalidSpec, NotFound, ResourceInUse, ServiceUnavailable
+from kamado.core.errors import NotFound, ServiceUnavailable
 
 SHIM_PATH = str(Path(_shim.__file__).resolve())
 LOST_REASON = "the task's supervisor process ended without recording an exit status (ExecutorLost)"
@@ -41,7 +47,7 @@ _MOUNT_PROBE: dict[str, bool] = {}
 _MOUNT_PROBE_LOCK = threading.Lock()
 
 
-class LocalExecutor(Executor):
+class LocalExecutor(DirectoryExecutor):
     """Runs each task as a subprocess of its own supervisor on this machine.
 
     Thread-safe: no in-memory state is shared between calls except the reaper of spawned supervisors.
@@ -90,22 +96,13 @@ class LocalExecutor(Executor):
         return Resources(cpus=cpus, memory_mb=memory, gpus=len(self.gpus.ids))
 
     def submit(self, spec: TaskSpec) -> TaskHandle:
-        _validate(spec)
-        state_dir = self._state_dir(spec.task_id)
-        state_dir.mkdir(exist_ok=True, mode=0o700)
-        fd = os.open(state_dir / ".submit.lock", os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
-        try:
-            # Held while the supervisor is started: a concurrent submit of the same id waits here and then
-            # finds launch.json; a submit after a crash mid-start finds the lock free and no launch.json.
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            launch = _shim.read_json(str(state_dir / "launch.json"))
-            if launch is None and not (state_dir / "status.json").exists():
-                spec = self._with_gpus(spec, state_dir)
-                _shim.write_json_atomic(str(state_dir / "spec.json"), spec.to_json())
-                launch = self._spawn(state_dir)
-                _shim.write_json_atomic(str(state_dir / "launch.json"), launch)
-        finally:
-            os.close(fd)
+        validate(spec)
+
+        def start(state_dir: Path) -> dict[str, Any]:
+            _shim.write_json_atomic(str(state_dir / "spec.json"), self._with_gpus(spec, state_dir).to_json())
+            return self._spawn(state_dir)
+
+        state_dir, launch = self._submit_once(spec, start)
         return self._handle(spec.task_id, state_dir, launch)
 
     def _with_gpus(self, spec: TaskSpec, state_dir: Path) -> TaskSpec:
@@ -126,7 +123,7 @@ class LocalExecutor(Executor):
     def poll(self, handle: TaskHandle) -> TaskStatus:
         state_dir = self._dir_of(handle)
         _REAPER.reap_now()
-        status = _read_status(state_dir)
+        status = read_status(state_dir)
         if status is not None:
             return status
         if not state_dir.is_dir():
@@ -134,7 +131,7 @@ class LocalExecutor(Executor):
         launch = _shim.read_json(str(state_dir / "launch.json"))
         if launch is None:
             return self._poll_unlaunched(state_dir)
-        if _alive(launch):
+        if supervisor_alive(launch):
             shim_info = _shim.read_json(str(state_dir / "shim.json")) or {}
             if shim_info.get("child_pid"):
                 return TaskStatus(
@@ -144,7 +141,7 @@ class LocalExecutor(Executor):
                 )
             return TaskStatus(state=TaskState.PENDING)
         # The supervisor may have recorded the status between our first read and the liveness check.
-        status = _read_status(state_dir)
+        status = read_status(state_dir)
         if status is not None:
             return status
         return self._record_lost(state_dir)
@@ -176,9 +173,9 @@ class LocalExecutor(Executor):
             return
         # The shim blocks SIGTERM before it writes shim.json; signalling earlier would kill it unrecorded.
         deadline = time.monotonic() + _SHIM_STARTUP_WAIT_S
-        while not (state_dir / "shim.json").exists() and _alive(launch) and time.monotonic() < deadline:
+        while not (state_dir / "shim.json").exists() and supervisor_alive(launch) and time.monotonic() < deadline:
             time.sleep(0.002)
-        if _alive(launch):
+        if supervisor_alive(launch):
             try:
                 os.kill(int(launch["pid"]), signal.SIGTERM)
             except ProcessLookupError:
@@ -197,12 +194,7 @@ class LocalExecutor(Executor):
         state_dir = self._dir_of(handle)
         if not state_dir.is_dir():
             return
-        status = self.poll(handle)
-        if not status.state.is_terminal():
-            raise ResourceInUse(
-                f"Task '{handle.task_id}' is still {status.state.value}; cancel it and wait for it to end "
-                "before cleaning up."
-            )
+        self._require_ended(handle)
         shutil.rmtree(state_dir, ignore_errors=True)
 
     def on_task_end(self, callback: Callable[[str], None]) -> None:
@@ -236,14 +228,6 @@ class LocalExecutor(Executor):
         return self._state_dir(task_id)
 
     # ------------------------------------------------------------------------------------- internals
-
-    def _state_dir(self, task_id: str) -> Path:
-        if not task_id:
-            raise InvalidSpec("task_id must be a non-empty string.", details=[{"field": "task_id"}])
-        return self.root / _safe_name(task_id)
-
-    def _dir_of(self, handle: TaskHandle) -> Path:
-        return self._state_dir(handle.task_id)
 
     def _handle(self, task_id: str, state_dir: Path, launch: dict[str, Any] | None) -> TaskHandle:
         data: dict[str, Any] = {"state_dir": str(state_dir)}
@@ -303,7 +287,7 @@ class LocalExecutor(Executor):
     def _record_lost(self, state_dir: Path, reason: str = LOST_REASON) -> TaskStatus:
         """Report the task lost, kill what its dead supervisor left running, and make the verdict stick."""
         shim_info = _shim.read_json(str(state_dir / "shim.json")) or {}
-        killed = _kill_orphaned_group(shim_info)
+        killed = kill_orphaned_group(shim_info)
         if killed:
             reason += f"; killed {killed} leftover process(es) of its process group {shim_info['child_pid']}"
         spec = _shim.read_json(str(state_dir / "spec.json")) or {}
@@ -318,7 +302,7 @@ class LocalExecutor(Executor):
             pass
         finally:
             tmp.unlink(missing_ok=True)
-        return _read_status(state_dir) or _to_status(status)
+        return read_status(state_dir) or to_status(status)
 
     def _probe(self, flag: str) -> bool:
         """Whether the shim may create the namespace ``flag`` probes for; asked once per interpreter."""
@@ -375,109 +359,6 @@ class _Reaper:
 
 
 _REAPER = _Reaper()
-
-
-def _safe_name(task_id: str) -> str:
-    """An injective, filesystem-safe directory name: ``training-job/x/1`` → ``training-job%2Fx%2F1``.
-
-    Dots are escaped too, so no id can become ``.`` or ``..`` and step outside the root.
-    """
-    name = quote(task_id, safe="").replace(".", "%2E")
-    if len(name) > 200:  # NAME_MAX is 255 bytes; keep it unique with a hash of the whole id
-        name = name[:150] + "-" + hashlib.sha256(task_id.encode()).hexdigest()[:32]
-    return name
-
-
-def _alive(launch: dict[str, Any]) -> bool:
-    """Is the recorded supervisor still running? Pid *and* start time *and* boot, so a reused pid is dead."""
-    pid = launch.get("pid")
-    if not isinstance(pid, int):
-        return False
-    st = _shim.proc_stat(pid)
-    if st is None or st[0] in ("Z", "X"):
-        return False
-    if launch.get("boot_id") and launch["boot_id"] != _shim.boot_id():
-        return False
-    return launch.get("start_time") is None or st[3] == launch["start_time"]
-
-
-def _kill_orphaned_group(shim_info: dict[str, Any]) -> int:
-    """SIGKILL the process group of a task whose supervisor died, if it verifiably still belongs to it."""
-    pgid, start = shim_info.get("child_pid"), shim_info.get("child_start_time")
-    if not isinstance(pgid, int) or not isinstance(start, int):
-        return 0
-    if shim_info.get("boot_id") and shim_info["boot_id"] != _shim.boot_id():
-        return 0
-    leader = _shim.proc_stat(pgid)
-    if leader is not None and leader[3] != start:
-        return 0  # the pid was reused by an unrelated process: not ours to kill
-    members = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            st = _shim.proc_stat(int(name))
-            # A member started before the leader cannot be the task's: that group id was reused.
-            if st is not None and st[2] == pgid and st[0] not in ("Z", "X") and st[3] >= start:
-                members.append(int(name))
-    for pid in members:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            continue
-    return len(members)
-
-
-def _read_status(state_dir: Path) -> TaskStatus | None:
-    data = _shim.read_json(str(state_dir / "status.json"))
-    return _to_status(data) if isinstance(data, dict) else None
-
-
-def _to_status(data: dict[str, Any]) -> TaskStatus:
-    return TaskStatus(
-        state=TaskState(data["state"]),
-        exit_code=data.get("exit_code"),
-        signal=data.get("signal"),
-        reason=data.get("reason"),
-        oom=bool(data.get("oom")),
-        started_at=data.get("started_at"),
-        ended_at=data.get("ended_at"),
-        pid=data.get("pid"),
-        cpu_seconds=data.get("cpu_seconds"),
-        peak_memory_mb=data.get("peak_memory_mb"),
-    )
-
-
-def _validate(spec: TaskSpec) -> None:
-    """Reject what the supervisor could only fail on later, at submit, with the field named."""
-    errors: list[dict[str, str]] = []
-    if not spec.task_id:
-        errors.append({"field": "task_id", "message": "must be a non-empty string"})
-    if not spec.command or not all(isinstance(a, str) for a in spec.command) or not spec.command[0]:
-        errors.append({"field": "command", "message": "must be a non-empty list of strings"})
-    if not all(isinstance(k, str) and isinstance(v, str) and k and "=" not in k for k, v in spec.env.items()):
-        errors.append({"field": "env", "message": "keys and values must be strings; keys non-empty without '='"})
-    if not os.path.isabs(spec.workdir) or not os.path.isdir(spec.workdir):
-        errors.append({"field": "workdir", "message": f"{spec.workdir!r} must be an existing absolute directory"})
-    if spec.mount_policy not in ("auto", "require"):
-        errors.append({"field": "mount_policy", "message": "must be 'auto' or 'require'"})
-    if spec.network not in ("host", "none"):
-        errors.append({"field": "network", "message": "must be 'host' or 'none'"})
-    if spec.placement not in ("any", "control-plane-host"):
-        errors.append({"field": "placement", "message": "must be 'any' or 'control-plane-host'"})
-    for target, source in spec.mounts.items():
-        if not os.path.isabs(target) or not os.path.isabs(source):
-            errors.append({"field": f"mounts[{target!r}]", "message": "target and source must be absolute paths"})
-    lim = spec.limits
-    for field in ("max_runtime_s", "memory_mb", "max_processes", "max_file_size_mb"):
-        value = getattr(lim, field)
-        if value is not None and value <= 0:
-            errors.append({"field": f"limits.{field}", "message": "must be positive or None (unlimited)"})
-    if lim.stop_grace_s < 0:
-        errors.append({"field": "limits.stop_grace_s", "message": "must not be negative"})
-    if errors:
-        fields = ", ".join(e["field"] for e in errors)
-        raise InvalidSpec(
-            f"Task '{spec.task_id}' has an invalid spec ({fields}); fix it and submit again.", details=errors
-        )
 
 
 def _usable_cpus() -> float:

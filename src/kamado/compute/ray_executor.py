@@ -33,7 +33,6 @@ that Ray reserves whole or not at all, so they start together (see ``ray_gang.py
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import shutil
@@ -47,11 +46,12 @@ from typing import Any
 
 from kamado.compute import ray_gang as _gang
 from kamado.compute import shim as _shim
-from kamado.compute.executor import Executor, ExecutorCapabilities
-from kamado.compute.local import NEVER_STARTED_AFTER_S, _safe_name, _to_status, _validate
+from kamado.compute.executor import ExecutorCapabilities
+from kamado.compute.local import NEVER_STARTED_AFTER_S
 from kamado.compute.ray_client import BridgeClient, b64, probe
+from kamado.compute.task_state import DirectoryExecutor, read_status, to_status, validate
 from kamado.compute.taskspec import Resources, TaskHandle, TaskSpec, TaskState, TaskStatus
-from kamado.core.errors import InvalidSpec, NotFound, ResourceInUse, ServiceUnavailable
+from kamado.core.errors import InvalidSpec, NotFound, ServiceUnavailable
 
 log = logging.getLogger("kamado.compute.ray")
 NAMESPACE = "kamado"
@@ -60,7 +60,7 @@ _LOG_COPY_CHUNK = 4 << 20
 _CAPACITY_TTL_S = 5.0
 
 
-class RayExecutor(Executor):
+class RayExecutor(DirectoryExecutor):
     """Runs tasks on an existing Ray cluster (``address`` = the head's GCS ``host:port``).
 
     Thread-safe. ``submit`` is idempotent by task id across threads and processes sharing ``root`` (an
@@ -108,21 +108,12 @@ class RayExecutor(Executor):
 
     def submit(self, spec: TaskSpec) -> TaskHandle:
         self._validate(spec)
-        state_dir = self._state_dir(spec.task_id)
-        state_dir.mkdir(exist_ok=True, mode=0o700)
-        fd = os.open(state_dir / ".submit.lock", os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            launch = _shim.read_json(str(state_dir / "launch.json"))
-            if launch is None and not (state_dir / "status.json").exists():
-                launch = self._launch(spec, state_dir)
-        finally:
-            os.close(fd)
+        state_dir, launch = self._submit_once(spec, lambda state_dir: self._launch(spec, state_dir))
         return self._handle(spec.task_id, state_dir, launch)
 
     def poll(self, handle: TaskHandle) -> TaskStatus:
         state_dir = self._dir_of(handle)
-        recorded = _read_status(state_dir)
+        recorded = read_status(state_dir)
         if recorded is not None:
             return recorded
         if not state_dir.is_dir():
@@ -144,7 +135,7 @@ class RayExecutor(Executor):
             return self._unreachable(state_dir, str(exc))
         if TaskState(result["state"]).is_terminal():
             return self._record(state_dir, result, launch=launch)
-        return _to_status(result)
+        return to_status(result)
 
     def read_logs(self, handle: TaskHandle, offset: int, max_bytes: int = 1 << 20) -> tuple[bytes, int]:
         state_dir = self._dir_of(handle)
@@ -192,12 +183,7 @@ class RayExecutor(Executor):
         state_dir = self._dir_of(handle)
         if not state_dir.is_dir():
             return
-        status = self.poll(handle)
-        if not status.state.is_terminal():
-            raise ResourceInUse(
-                f"Task '{handle.task_id}' is still {status.state.value}; cancel it and wait for it to end "
-                "before cleaning up."
-            )
+        self._require_ended(handle)
         launch = _shim.read_json(str(state_dir / "launch.json"))
         if launch is not None:
             try:
@@ -245,7 +231,7 @@ class RayExecutor(Executor):
 
     def _validate(self, spec: TaskSpec) -> None:
         # The workdir must exist on the node that runs the task, not here: the runner creates it there.
-        _validate(replace(spec, workdir=os.sep))
+        validate(replace(spec, workdir=os.sep))
         if not os.path.isabs(spec.workdir):
             raise InvalidSpec(
                 f"Task '{spec.task_id}' has an invalid spec (workdir); fix it and submit again.",
@@ -332,8 +318,7 @@ class RayExecutor(Executor):
             "submitted_at": time.time(),
             **gang,
         }
-        _shim.write_json_atomic(str(state_dir / "launch.json"), launch)
-        return launch
+        return launch  # recorded as launch.json by the submit claim
 
     def _remote_log(self, state_dir: Path, launch: dict[str, Any], offset: int, max_bytes: int) -> bytes | None:
         return b64(
@@ -361,7 +346,7 @@ class RayExecutor(Executor):
         finally:
             tmp.unlink(missing_ok=True)
         self._release_gang_if_over(state_dir)
-        return _read_status(state_dir) or _to_status(status)
+        return read_status(state_dir) or to_status(status)
 
     def _release_gang_if_over(self, state_dir: Path) -> None:
         """The gang's group holds its reservation after its actors exit: give it back once all have ended."""
@@ -407,14 +392,6 @@ class RayExecutor(Executor):
             return self._record(state_dir, {"state": "Lost", "reason": reason})
         return TaskStatus(state=TaskState.RUNNING, reason=f"the Ray cluster does not answer: {why}")
 
-    def _state_dir(self, task_id: str) -> Path:
-        if not task_id:
-            raise InvalidSpec("task_id must be a non-empty string.", details=[{"field": "task_id"}])
-        return self.root / _safe_name(task_id)
-
-    def _dir_of(self, handle: TaskHandle) -> Path:
-        return self._state_dir(handle.task_id)
-
     def _handle(self, task_id: str, state_dir: Path, launch: dict[str, Any] | None) -> TaskHandle:
         data: dict[str, Any] = {"state_dir": str(state_dir), "task_id": task_id}
         if launch:
@@ -431,11 +408,6 @@ _FIELD = {"CPU": "cpus", "GPU": "gpus", "memory": "memory_mb"}
 
 def _show(key: str, value: float) -> str:
     return f"{value / (1024 * 1024):.0f} MB" if key == "memory" else f"{value:g}"
-
-
-def _read_status(state_dir: Path) -> TaskStatus | None:
-    data = _shim.read_json(str(state_dir / "status.json"))
-    return _to_status(data) if isinstance(data, dict) else None
 
 
 def check_reachable(address: str) -> str | None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kamado.compute import shim as _shim
-from kamado.compute.local import _safe_name
+from kamado.compute.task_state import safe_name
 from kamado.compute.taskspec import TaskSpec
 from kamado.core.errors import InvalidSpec
 
@@ -51,11 +51,11 @@ def how_many_fit(bundle: dict[str, float], nodes: list[dict[str, float]]) -> int
 
 
 def group_name(root: Path, gang: str) -> str:
-    return f"{GANG_PREFIX}{_safe_name(gang)}:{hashlib.sha256(str(root).encode()).hexdigest()[:12]}"
+    return f"{GANG_PREFIX}{safe_name(gang)}:{hashlib.sha256(str(root).encode()).hexdigest()[:12]}"
 
 
 def _gang_dir(root: Path, gang: str) -> Path:
-    return root / GANGS_DIR / _safe_name(gang)
+    return root / GANGS_DIR / safe_name(gang)
 
 
 def join(root: Path, spec: TaskSpec, member: str) -> dict[str, Any]:

@@ -33,7 +33,8 @@ from typing import Any
 import ray
 
 from kamado.compute import shim as _shim
-from kamado.compute.local import SHIM_PATH, _alive, _kill_orphaned_group
+from kamado.compute.local import SHIM_PATH
+from kamado.compute.task_state import kill_orphaned_group, supervisor_alive
 
 #: Runs the shim with SIGKILL as its parent-death signal: if the runner's worker dies (killed, OOM, node
 #: shutdown), its shim dies with it and cannot go on running a task whose resources Ray has taken back.
@@ -237,12 +238,16 @@ class NodeKeeper:
         if not os.path.isdir(state_dir):
             return {"state": "Lost", "reason": reason, "node_id": self.node_id}
         shim_info = _shim.read_json(os.path.join(state_dir, "shim.json")) or {}
-        if shim_info.get("pid") and _alive(shim_info) and not os.path.exists(os.path.join(state_dir, "status.json")):
+        if (
+            shim_info.get("pid")
+            and supervisor_alive(shim_info)
+            and not os.path.exists(os.path.join(state_dir, "status.json"))
+        ):
             os.kill(int(shim_info["pid"]), signal.SIGKILL)  # its runner is gone; it must not go on
             deadline = time.monotonic() + 5
-            while _alive(shim_info) and time.monotonic() < deadline:
+            while supervisor_alive(shim_info) and time.monotonic() < deadline:
                 time.sleep(0.01)
-        killed = _kill_orphaned_group(shim_info)
+        killed = kill_orphaned_group(shim_info)
         if killed:
             reason += f"; killed {killed} leftover process(es) of its process group {shim_info['child_pid']}"
         _record(state_dir, task_id, "Lost", reason, shim_info=shim_info, killed=killed)
