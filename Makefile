@@ -20,7 +20,7 @@ demo: install
 	$(VENV)/bin/kamado demo
 
 test: install
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider --durations=30
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -72,3 +72,17 @@ def write_script(directory: Path, body: str, name: str = "train.py") -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / name).write_text(body)
     return directory
+
+
+def task_visible_dir(prefix: str = "kamado-task-dir-") -> Path:
+    """A directory both the test and its tasks can write (markers, flags). Not under ``tmp_path``: pytest makes
+    that private to the test's user, and a root server's tasks run as an unprivileged worker user that cannot
+    reach it (see kamado/compute/worker_user.py). Removed when the test process exits."""
+    import atexit
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o1777)
+    atexit.register(shutil.rmtree, path, True)
+    return path

@@ -22,11 +22,14 @@ def _spec(tmp_path: Path, gpus: int, *, hold: Path | None = None) -> TaskSpec:
     work = tmp_path / uuid.uuid4().hex[:8]
     work.mkdir()
     code = SHOW
-    if hold is not None:  # run until the test removes the file
-        code += f"open('started', 'w').close()\nwhile os.path.exists({str(hold)!r}): time.sleep(0.02)\n"
+    argv = []
+    if hold is not None:  # run until the test removes the file; its directory is passed by name, as tasks
+        # running as the worker user reach only what they are given (see compute/worker_user.py)
+        code += "open('started', 'w').close()\nwhile os.path.exists(sys.argv[1]): time.sleep(0.02)\n"
+        argv = [str(hold), str(hold.parent)]
     return TaskSpec(
         task_id=f"gpu-test/{uuid.uuid4().hex[:8]}/1",
-        command=[PY, "-c", code],
+        command=[PY, "-c", code, *argv],
         env={"PATH": "/usr/bin:/bin"},
         workdir=str(work),
         resources=Resources(cpus=1, gpus=gpus),
@@ -43,7 +46,8 @@ def _devices(executor: LocalExecutor, handle: object) -> str:
 def test_running_tasks_get_disjoint_devices_and_free_them_when_they_end(tmp_path: Path) -> None:
     executor = LocalExecutor(tmp_path / "tasks", gpu_ids=["0", "1", "2"])
     assert executor.capacity().gpus == 3
-    hold = tmp_path / "hold"
+    hold = tmp_path / "hold" / "on"
+    hold.parent.mkdir()
     hold.touch()
     one, two = _spec(tmp_path, 1, hold=hold), _spec(tmp_path, 2, hold=hold)
     a, b = executor.submit(one), executor.submit(two)
@@ -65,7 +69,8 @@ def test_running_tasks_get_disjoint_devices_and_free_them_when_they_end(tmp_path
 
 
 def test_assignments_survive_a_restart_of_the_executor(tmp_path: Path) -> None:
-    hold = tmp_path / "hold"
+    hold = tmp_path / "hold" / "on"
+    hold.parent.mkdir()
     hold.touch()
     first = LocalExecutor(tmp_path / "tasks", gpu_ids=["0", "1"])
     spec = _spec(tmp_path, 1, hold=hold)

@@ -13,7 +13,7 @@ import kamado
 from kamado.cli.main import app
 from kamado.core.errors import InvalidSpec, NotFound
 from kamado.sdk.functions import Function, MapRun
-from tests.live_server import LiveServer
+from tests.live_server import LiveServer, task_visible_dir
 
 
 def _outputs(run: MapRun) -> list[object]:
@@ -24,8 +24,7 @@ def _outputs(run: MapRun) -> list[object]:
 def test_a_run_chains_from_the_succeeded_outputs_of_the_previous_one(
     live: LiveServer, code_dir: Path, tmp_path: Path
 ) -> None:
-    markers = tmp_path / "markers"
-    markers.mkdir()
+    markers = task_visible_dir()  # the worker user of a root server cannot reach tmp_path
     env = {"MARKERS": str(markers), "HARD": "1"}
     first_fn = Function.create("double", code_dir, "app.flaky", environment=env, client=live.client)
     Function.create("inc", code_dir, "app.inc", client=live.client)

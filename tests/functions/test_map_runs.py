@@ -13,12 +13,17 @@ import kamado
 from kamado.core.errors import IllegalTransition, InvalidSpec
 from kamado.sdk.client import Client
 from kamado.sdk.functions import Function, MapRun
-from tests.live_server import LiveServer, start_server
+from tests.live_server import LiveServer, start_server, task_visible_dir
+
+_MARKERS: dict[str, Path] = {}
 
 
 def _flaky(live: LiveServer, code_dir: Path, tmp_path: Path, *, hard: bool = False, name: str = "flaky") -> Function:
-    markers = tmp_path / f"markers-{name}"
-    markers.mkdir(exist_ok=True)
+    # One per test and name, as tmp_path / f"markers-{name}" was; the worker user cannot reach tmp_path itself.
+    key = f"{tmp_path}/{name}"
+    if key not in _MARKERS:
+        _MARKERS[key] = task_visible_dir()
+    markers = _MARKERS[key]
     env = {"MARKERS": str(markers), "HARD": "1" if hard else "0"}
     return Function.create(name, code_dir, "app.flaky", environment=env, reserved_concurrency=2, client=live.client)
 

@@ -19,7 +19,7 @@ from kamado.compute.local import LocalExecutor
 from kamado.compute.taskspec import TaskState
 from kamado.functions.pool import FunctionConfig, Pools
 from kamado.sdk.functions import Function
-from tests.live_server import LiveServer, start_server
+from tests.live_server import LiveServer, start_server, task_visible_dir
 
 
 def _worker_tasks(executor: LocalExecutor, function: str) -> list[str]:
@@ -123,8 +123,7 @@ def test_closing_the_server_leaves_no_worker_behind(tmp_path: Path, code_dir: Pa
 
 
 def test_a_worker_dying_mid_map_run_loses_no_item(live: LiveServer, code_dir: Path, tmp_path: Path) -> None:
-    markers = tmp_path / "markers"
-    markers.mkdir()
+    markers = task_visible_dir()  # the worker user of a root server cannot reach tmp_path
     env = {"MARKERS": str(markers)}
     fn = Function.create(
         "die-once", code_dir, "app.die_once", environment=env, reserved_concurrency=1, client=live.client

@@ -11,7 +11,7 @@ import pytest
 
 from kamado.core.errors import IllegalTransition, InvalidSpec, NotFound, ResourceInUse
 from kamado.sdk.pipelines import Execution, ExecutionFailed, StateMachine
-from tests.live_server import LiveServer
+from tests.live_server import LiveServer, task_visible_dir
 
 SQS = "arn:aws:states:::sqs:sendMessage"
 PASS_CHAIN: dict[str, Any] = {
@@ -131,8 +131,7 @@ def test_execution_input_must_be_json_and_names_are_idempotency_keys(live: LiveS
 
 
 def test_function_tasks_with_catch_and_retry(live: LiveServer, tmp_path: Path) -> None:
-    markers = tmp_path / "markers"
-    markers.mkdir()
+    markers = task_visible_dir()  # the worker user of a root server cannot reach tmp_path
     _function(live, tmp_path, "double", "app.double")
     _function(live, tmp_path, "picky", "app.picky")
     _function(live, tmp_path, "flaky", "app.flaky", {"MARKERS": str(markers)})

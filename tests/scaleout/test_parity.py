@@ -36,6 +36,7 @@ from kamado.sdk.pipelines import StateMachine
 from kamado.testing.ray_cluster import RayCluster
 from kamado.tuner import ContinuousParameter, HyperparameterTuner
 from tests.conftest import PG_ADMIN_URL, PG_AVAILABLE
+from tests.live_server import task_visible_dir
 from tests.ray_fixtures import HAVE_RAY, NO_RAY_REASON
 from tests.scaleout.s3server import FAKE_ENV, S3Server, s3_server  # noqa: F401
 from tests.scaleout.server_proc import running_server
@@ -451,8 +452,7 @@ def test_process_on_two_instances(backend: Backend) -> None:
     data.mkdir()
     for i in range(5):
         (data / f"part-{i}.txt").write_text(str(i + 1))
-    meet = backend.tmp / "meet"
-    meet.mkdir()
+    meet = task_visible_dir()  # both instances meet here; a root server's worker user cannot reach backend.tmp
     (backend.tmp / "process.py").write_text(PROCESS)
     processor = kamado.ScriptProcessor(
         command=["python3"],

@@ -30,7 +30,7 @@ from kamado.sdk.client import Client
 from kamado.sdk.predictor import Predictor
 from kamado.testing.hosting import stop_hosting_processes
 from tests.hosting.endpoint_kit import INFERENCE, ROW, Kit, model_archive
-from tests.live_server import start_server
+from tests.live_server import start_server, task_visible_dir
 from tests.security.helpers import make_principal
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -57,8 +57,10 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         code.mkdir()
         (code / "inference.py").write_text(COUNTING)
         kit = Kit(client, client.upload_file(model_archive(tmp / "model")), client.upload_directory(code))
-        count_file = tmp / "received.txt"
-        count_file.touch()
+        # Where the model server can write: a root server's tasks run as a worker user that cannot reach tmp.
+        count_file = task_visible_dir() / "received.txt"
+        count_file.touch(mode=0o666)
+        count_file.chmod(0o666)
         kit.model("m1", KIT_COUNT_FILE=str(count_file))
         kit.config("c1", [{"VariantName": "AllTraffic", "ModelName": "m1", "InitialInstanceCount": 1}])
         kit.endpoint("ep", "c1")

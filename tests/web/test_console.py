@@ -332,3 +332,37 @@ def test_a_401_opens_the_token_prompt_and_the_token_is_sent_as_bearer(browser: A
         context.close()
         server.should_exit = True
         thread.join(30)
+
+
+def test_the_project_picker_switches_project_and_the_address_keeps_it(
+    console: Console, tab: Tab, tmp_path: Path
+) -> None:
+    """A job made in project team-a shows in the console only in team-a; the picker lists the projects,
+    switching reloads the view in the chosen one with ?project= in the address, and such a link opens
+    straight into that project."""
+    from kamado.sdk.client import Client
+    from tests.web import seed
+
+    if "team-a" not in [p["Name"] for p in console.client.list_projects()]:
+        console.client._request("POST", "/api/v1/projects", json={"Name": "team-a"})
+    with Client(console.url, project="team-a") as team:
+        uri = seed.upload_source(team, tmp_path / "team", seed.TRAIN)
+        team._request("POST", "/api/v1/training-jobs", json=seed.training_request("tj-team-a", uri, epochs='"2"'))
+    page = tab.open("/training")
+    listed = [r.get_attribute("data-job") for r in page.query_selector_all("tbody tr")]
+    assert "tj-team-a" not in listed and "tj-good" in listed, "default shows only default's jobs"
+    until(page, "document.querySelectorAll('#project-picker option').length >= 2")
+    options = page.eval_on_selector_all("#project-picker option", "os => os.map(o => o.value)")
+    assert "team-a" in options and "default" in options
+    page.select_option("#project-picker", "team-a")
+    page.wait_for_url("**/?project=team-a#/training", timeout=20_000)  # a reload into the chosen project
+    page.wait_for_selector("tbody tr[data-job=tj-team-a]", timeout=20_000)
+    assert [r.get_attribute("data-job") for r in page.query_selector_all("tbody tr")] == ["tj-team-a"]
+    assert page.eval_on_selector("#project-picker", "s => s.value") == "team-a"
+    page.goto(f"{console.url}/?project=team-a#/training/tj-team-a")  # a deep link carries its project
+    page.wait_for_selector("#view[data-state=ready]", timeout=20_000)
+    assert "tj-team-a" in page.inner_text("#view")
+    page.goto(f"{console.url}/#/training/tj-team-a")  # without it, the job is another project's: not found
+    page.wait_for_selector("#view[data-state=ready], #view[data-state=error]", timeout=20_000)
+    assert page.get_attribute("#view", "data-state") == "error"
+    tab.errors.clear()  # the 404 just asked for is logged by Chromium as a failed resource load

@@ -97,6 +97,7 @@ def create_app(
             "capacity": {"cpus": cap.cpus, "memoryMB": cap.memory_mb, "gpus": cap.gpus},
             "privateOptMl": caps.mount_namespaces and settings.opt_ml_namespace != "off",
             "networkIsolation": caps.network_isolation,
+            "workerUser": caps.task_user,
         }
 
     app.include_router(training.router, prefix="/api/v1")

@@ -24,9 +24,10 @@ from fastapi import FastAPI, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kamado.api.platform import Platform
-from kamado.core.errors import Forbidden, InvalidSpec, KamadoError, LimitExceeded, Unauthorized
+from kamado.core.errors import Forbidden, InvalidSpec, KamadoError, LimitExceeded, NotFound, Unauthorized
+from kamado.core.projects import DEFAULT_PROJECT, PROJECT_HEADER, check_project_name, current_project
 from kamado.core.settings import Settings
-from kamado.security.actions import PUBLIC, SELF_SERVICE, UNMAPPED, action_for
+from kamado.security.actions import PUBLIC, SELF_SERVICE, SERVER_WIDE, UNMAPPED, action_for
 from kamado.security.crypto import KeyRing
 from kamado.security.injection import SecretInjector
 from kamado.security.ratelimit import FailureLimiter
@@ -124,6 +125,8 @@ class AuthMiddleware:
         self.app = app
         self.security = security
         self.limiter = security.limiter
+        #: Projects seen to exist (there is no route that deletes one, so a hit stays true).
+        self._known_projects: set[str] = {DEFAULT_PROJECT}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -138,7 +141,23 @@ class AuthMiddleware:
         action = route.action if route else UNMAPPED
         resource = route.resource if route else "*"
         client = (scope.get("client") or ("unknown", 0))[0]
-        audit = {"action": action, "resource": resource, "source_ip": client, "method": method, "path": path}
+        named = _project_header(scope)
+        try:
+            project = DEFAULT_PROJECT if named is None else check_project_name(named)
+            bad_project: KamadoError | None = None
+        except InvalidSpec as malformed:
+            project, bad_project = DEFAULT_PROJECT, malformed
+        # Server-wide objects (principals, secrets, the audit log, ...) belong to no project: they are always
+        # authorised, and audited, against the default project (see SERVER_WIDE).
+        authz_project = DEFAULT_PROJECT if action in SERVER_WIDE else project
+        audit = {
+            "action": action,
+            "resource": resource,
+            "source_ip": client,
+            "method": method,
+            "path": path,
+            "project": authz_project,
+        }
 
         token = _bearer(scope)
         if token is not None:
@@ -164,10 +183,21 @@ class AuthMiddleware:
                 local = await to_thread.run_sync(self.security.service.local_admin)
             caller = local
 
-        if action not in SELF_SERVICE and not caller.may(action, resource):
+        if bad_project is None and not await self._project_exists(project):
+            bad_project = NotFound(
+                f"Project '{project}' named by the {PROJECT_HEADER} header does not exist; an admin creates it with "
+                f"`kamado projects create {project}` (POST /api/v1/projects), or leave the header out to use "
+                f"'{DEFAULT_PROJECT}'.",
+                details={"field": PROJECT_HEADER, "project": project},
+            )
+        if bad_project is not None:
+            await _reject(send, bad_project, {})
+            return
+        if action not in SELF_SERVICE and not caller.may(action, resource, authz_project):
             msg = (
-                f"'{caller.principal}' is not allowed to {action} on '{resource}'; ask an admin for a role that "
-                "grants it (see docs/security.md for the roles and their actions)."
+                f"'{caller.principal}' is not allowed to {action} on '{resource}' in project '{authz_project}'; ask "
+                "an admin for a role on that project that grants it (see docs/security.md for the roles and their "
+                "actions)."
             )
             await self._deny(send, Forbidden(msg, details={"Action": action}), audit, caller.principal, "no role")
             return
@@ -189,10 +219,20 @@ class AuthMiddleware:
                 await record(int(message["status"]))
             await send(message)
 
+        scoped = current_project.set(project)  # the store confines the route to this project
         try:
             await self.app(scope, receive, audited_send)
         finally:
+            current_project.reset(scoped)
             await record(500)  # no response started: the route crashed (a no-op when already recorded)
+
+    async def _project_exists(self, project: str) -> bool:
+        if project in self._known_projects:
+            return True
+        if await to_thread.run_sync(self.security.service.store.project_exists, project):
+            self._known_projects.add(project)
+            return True
+        return False
 
     async def _deny(
         self, send: Send, err: KamadoError, audit: dict[str, str], principal: str | None, reason: str
@@ -224,6 +264,15 @@ _NO_TOKEN = (
     "KAMADO_TOKEN); an admin creates tokens with `kamado tokens create`."
 )
 _BAD_TOKEN = "The API token is invalid, expired or revoked; create a new one with `kamado tokens create`."
+
+
+def _project_header(scope: Scope) -> str | None:
+    """The project a request names (``X-Kamado-Project``), or None when it names none."""
+    wanted = PROJECT_HEADER.lower().encode()
+    for key, value in scope.get("headers", []):
+        if key == wanted:
+            return value.decode("latin-1").strip()
+    return None
 
 
 def _bearer(scope: Scope) -> str | None:

@@ -65,7 +65,10 @@ def make_executor(settings: Settings) -> Executor:
     """Executors by name; third-party ones come later through an entry-point group."""
     builtins: dict[str, Any] = {
         "local": lambda: LocalExecutor(
-            settings.home / "tasks", max_cpus=settings.max_cpus, max_memory_mb=settings.max_memory_mb
+            settings.home / "tasks",
+            max_cpus=settings.max_cpus,
+            max_memory_mb=settings.max_memory_mb,
+            worker_user=settings.worker_user,
         ),
         "ray": lambda: _ray_executor(settings),
     }
@@ -85,6 +88,12 @@ def _ray_executor(settings: Settings) -> Executor:
         raise InvalidSpec(
             "The Ray executor needs Ray on the server: install kamado[ray] (pip install 'kamado[ray]').",
             details=[{"field": "executor"}],
+        )
+    if settings.worker_user not in ("", "auto"):
+        raise InvalidSpec(
+            f"worker_user is {settings.worker_user!r}, but the Ray executor cannot switch users: its tasks run as "
+            "the user each node's Ray runs as. Start Ray as that user and unset KAMADO_WORKER_USER.",
+            details=[{"field": "worker_user", "message": "only the local executor switches users"}],
         )
     if not settings.ray_address:
         raise InvalidSpec(

@@ -171,11 +171,14 @@ def check_executor(settings: Settings) -> Check:
     from kamado.api.platform import make_executor
 
     try:
-        cap = make_executor(settings).capacity()
+        executor = make_executor(settings)
+        cap = executor.capacity()
     except KamadoError as exc:
         return Check("executor", "FAIL", exc.message)
     memory = f"{cap.memory_mb / 1024:.1f} GiB" if cap.memory_mb else "unknown memory"
-    return Check("executor", "ok", f"{settings.executor}: {cap.cpus:g} CPUs, {memory}, {cap.gpus} GPUs")
+    detail = f"{settings.executor}: {cap.cpus:g} CPUs, {memory}, {cap.gpus} GPUs"
+    task_user = executor.capabilities.task_user if settings.executor == "local" else None
+    return Check("executor", "ok", detail + (f"; tasks run as {task_user}" if task_user else ""))
 
 
 def check_ray(settings: Settings) -> Check:

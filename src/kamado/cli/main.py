@@ -38,10 +38,29 @@ class Output(StrEnum):
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="How to print the result.")]
 
 
+#: The project every command acts in (the global ``--project`` option; None: KAMADO_PROJECT or default).
+_PROJECT: dict[str, str | None] = {"name": None}
+
+
+@app.callback()
+def _global_options(
+    project: Annotated[
+        str | None,
+        typer.Option(
+            "--project",
+            envvar="KAMADO_PROJECT",
+            help="The project to act in (sent as X-Kamado-Project); default: the server's 'default' project.",
+        ),
+    ] = None,
+) -> None:
+    """kamado: train, tune and serve ML models on your own machines."""
+    _PROJECT["name"] = project
+
+
 def _client() -> Any:
     from kamado.sdk.client import Client
 
-    return Client()
+    return Client(project=_PROJECT["name"])
 
 
 @contextmanager
@@ -104,6 +123,13 @@ def server(
         bool, typer.Option(help="No effect (kept for old scripts): API tokens protect non-loopback hosts.")
     ] = False,
     auth: Annotated[str | None, typer.Option(help="API tokens: auto (default), required, off (loopback only).")] = None,
+    worker_user: Annotated[
+        str | None,
+        typer.Option(
+            help="Who tasks run as (KAMADO_WORKER_USER): auto (nobody when the server is root), a user, uid[:gid], "
+            "or root."
+        ),
+    ] = None,
 ) -> None:
     """Run the kamado server (control plane and reconcilers) in the foreground."""
     from kamado.api.server import serve
@@ -122,6 +148,8 @@ def server(
         overrides["port"] = port
     if auth:
         overrides["auth"] = auth
+    if worker_user:
+        overrides["worker_user"] = worker_user
     settings = Settings.from_env(**overrides)
     if home is not None and database_url is None:
         settings = Settings.from_env(

@@ -24,6 +24,8 @@ principals = typer.Typer(help="Users and service accounts, and their roles.", no
 app.add_typer(tokens, name="tokens")
 app.add_typer(secrets, name="secrets")
 app.add_typer(principals, name="principals")
+projects = typer.Typer(help="Projects: create, list (resources live in one; see --project).", no_args_is_help=True)
+app.add_typer(projects, name="projects")
 
 
 def _when(ts: Any) -> str:
@@ -167,6 +169,21 @@ def principals_list(output: OutputOpt = Output.table) -> None:
     _table(rows, ["Name", "Type", "Roles", "CreationTime"], output, times=("CreationTime",))
 
 
+@projects.command("create")
+def projects_create(name: str, description: Annotated[str, typer.Option(help="What the project is for.")] = "") -> None:
+    """Create a project (admins); then bind roles on it with `kamado principals create --project NAME`."""
+    with _session() as c:
+        c.create_project(name, description)
+    console.print(f"Created project {name}; act in it with `kamado --project {name} ...` or KAMADO_PROJECT={name}.")
+
+
+@projects.command("list")
+def projects_list(output: OutputOpt = Output.table) -> None:
+    with _session() as c:
+        rows = c.list_projects()
+    _table(rows, ["Name", "Description", "CreationTime"], output, times=("CreationTime",))
+
+
 # -- audit ------------------------------------------------------------------------------------------------
 @app.command("audit")
 def audit(
@@ -188,5 +205,5 @@ def audit(
         params["StartTime"] = time.time() - since
     with _session() as c:
         rows = list(itertools.islice(c.iter_audit_events(**params), limit))
-    cols = ["EventTime", "Principal", "Action", "Resource", "Outcome", "HttpStatus", "SourceIp"]
+    cols = ["EventTime", "Principal", "Action", "Resource", "Project", "Outcome", "HttpStatus", "SourceIp"]
     _table(rows, cols, output, times=("EventTime",))

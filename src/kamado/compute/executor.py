@@ -25,6 +25,9 @@ class ExecutorCapabilities:
     survives_restart: bool = False
     #: Can run a task with no network (``TaskSpec.network="none"``).
     network_isolation: bool = False
+    #: Who tasks run as, for people to read (``nobody (uid 65534, gid 65534)``); None: not known here (Ray: the
+    #: user each node's Ray runs as).
+    task_user: str | None = None
 
 
 class Executor(ABC):

@@ -35,6 +35,7 @@ from kamado.compute.task_state import (
     validate,
 )
 from kamado.compute.taskspec import Resources, TaskHandle, TaskSpec, TaskState, TaskStatus
+from kamado.compute.worker_user import AUTO, describe_task_user, hand_over, reach_paths, resolve_worker_user
 from kamado.core.errors import NotFound, ServiceUnavailable
 
 SHIM_PATH = str(Path(_shim.__file__).resolve())
@@ -67,6 +68,7 @@ class LocalExecutor(DirectoryExecutor):
         max_memory_mb: int | None = None,
         max_gpus: int | None = None,
         gpu_ids: Sequence[str] | None = None,
+        worker_user: str = AUTO,
     ) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -78,6 +80,17 @@ class LocalExecutor(DirectoryExecutor):
         # Tasks that ask for GPUs get their own via CUDA_VISIBLE_DEVICES (see compute/gpus.py).
         self.gpus = GpuAllocator(self.root, ids if max_gpus is None else ids[:max_gpus])
         self._end_listeners: list[Callable[[str], None]] = []
+        #: Who tasks run as when not this process's user (``auto``: ``nobody`` when we are root; see worker_user.py).
+        self.run_as = resolve_worker_user(worker_user)
+        if self.run_as is not None and worker_user == AUTO and not self._probe("--probe-mounts"):
+            # Root without CAP_SYS_ADMIN (a default container): the shim cannot hide what the worker could not
+            # reach, so every task would fail. Say so once, at start, rather than fail every job.
+            logging.getLogger("kamado.compute").warning(
+                "tasks run as root: this root server may not create mount namespaces, which running them as %s "
+                "needs (grant CAP_SYS_ADMIN, or set KAMADO_WORKER_USER=root to silence this)",
+                self.run_as.name,
+            )
+            self.run_as = None
 
     # ------------------------------------------------------------------------------------- contract
 
@@ -88,6 +101,7 @@ class LocalExecutor(DirectoryExecutor):
             memory_limits=True,
             survives_restart=True,
             network_isolation=self._probe("--probe-network"),
+            task_user=describe_task_user(self.run_as),
         )
 
     def capacity(self) -> Resources:
@@ -99,7 +113,10 @@ class LocalExecutor(DirectoryExecutor):
         validate(spec)
 
         def start(state_dir: Path) -> dict[str, Any]:
-            _shim.write_json_atomic(str(state_dir / "spec.json"), self._with_gpus(spec, state_dir).to_json())
+            shim_spec = self._with_gpus(spec, state_dir).to_json()
+            if self.run_as is not None:
+                shim_spec.update(run_as=self.run_as.to_json(), reach=self._prepare_files(spec, state_dir))
+            _shim.write_json_atomic(str(state_dir / "spec.json"), shim_spec)
             return self._spawn(state_dir)
 
         state_dir, launch = self._submit_once(spec, start)
@@ -119,6 +136,19 @@ class LocalExecutor(DirectoryExecutor):
             raise
         devices = ",".join(ids)
         return replace(spec, env={**spec.env, "CUDA_VISIBLE_DEVICES": devices, "NVIDIA_VISIBLE_DEVICES": devices})
+
+    def _prepare_files(self, spec: TaskSpec, state_dir: Path) -> list[str]:
+        """Hand the task's writable trees to the worker user and list what it must reach (worker_user.py)."""
+        assert self.run_as is not None
+        try:
+            hand_over(spec, self.run_as)
+        except OSError as exc:
+            shutil.rmtree(state_dir, ignore_errors=True)  # as if never submitted: a later submit tries again
+            raise ServiceUnavailable(
+                f"Could not give task '{spec.task_id}' its files as the worker user {self.run_as.describe()}: "
+                f"{exc}. Check that the server can change owners there, or set KAMADO_WORKER_USER."
+            ) from exc
+        return reach_paths(spec)
 
     def poll(self, handle: TaskHandle) -> TaskStatus:
         state_dir = self._dir_of(handle)

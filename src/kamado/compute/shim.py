@@ -17,6 +17,12 @@ Limits are rlimits applied to the task's processes, so they are per process, not
 (with CAP_SYS_ADMIN) the kernel does not enforce RLIMIT_NPROC, and for other users it counts all of that
 user's processes; a cgroup backend is the real answer for both.
 
+When the spec names ``run_as`` (a root server's worker user, see ``kamado/compute/worker_user.py``), the
+forked child, still root, hides in its private mount namespace whatever the worker could not traverse except
+the spec's ``reach`` paths, then switches to that uid/gid for good before limits and exec (stage ``user``; a
+failure fails the task, which never runs as root instead). The shim itself stays root, so the task cannot
+touch this process or its files.
+
 Files in ``<state_dir>``: ``spec.json`` (input), ``shim.json`` (this process and, once started, the task's
 pid; used to detect liveness without trusting a pid alone), ``log`` (the task's stdout+stderr),
 ``cancel.json`` (written by the executor before it signals us; carries the grace), ``status.json``.
@@ -36,6 +42,7 @@ if __name__ == "__main__":
 
 import json  # noqa: E402 - after the signal mask on purpose
 import os  # noqa: E402
+import stat  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
@@ -55,10 +62,12 @@ _CLONE_NEWNS = 0x00020000
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWNET = 0x40000000
 _SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
+_MS_NOSUID, _MS_NODEV = 0x2, 0x4
 _MS_BIND = 0x1000
 _MS_REC = 0x4000
 _MS_PRIVATE = 1 << 18
 _PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_NO_NEW_PRIVS = 38
 _OOM_LOG_MARKERS = (b"MemoryError", b"Cannot allocate memory", b"std::bad_alloc", b"out of memory")
 
 
@@ -215,6 +224,100 @@ def _bind_mounts(mounts: dict[str, str]) -> None:
         _check(rc, ctypes, f"bind-mount {source} on {target}")
 
 
+def _traversable(st: os.stat_result, uid: int, gid: int) -> bool:
+    """Could ``uid``/``gid`` (with no supplementary groups) pass through this directory? (ACLs aside.)"""
+    if st.st_uid == uid:
+        return bool(st.st_mode & 0o100)
+    if st.st_gid == gid:
+        return bool(st.st_mode & 0o010)
+    return bool(st.st_mode & 0o001)
+
+
+def _blocked_ancestors(needed: list[str], uid: int, gid: int) -> list[str]:
+    """The directories to hide, shallowest first: on the way to each needed path, the first one the worker
+    could not pass through and every one below it (so a directory the worker may traverse, such as the job
+    directories under KAMADO_HOME, shows nothing but the way to this task's own paths). Never one inside a
+    needed tree: that is kept whole."""
+
+    def covered(d: str) -> bool:
+        return any(d == p or d.startswith(p + "/") for p in needed)
+
+    blocked: set[str] = set()
+    for path in needed:
+        parts = path.strip("/").split("/")
+        hiding = False
+        for depth in range(1, len(parts)):
+            ancestor = "/" + "/".join(parts[:depth])
+            if covered(ancestor):
+                break
+            if not hiding:
+                try:
+                    hiding = not _traversable(os.stat(ancestor), uid, gid)
+                except OSError:
+                    break
+            if hiding:
+                blocked.add(ancestor)
+    return sorted(blocked, key=lambda d: (d.count("/"), d))
+
+
+def _usable(path: str, uid: int, gid: int) -> bool:
+    """A needed path worth keeping: not a directory the worker could not enter anyway (such a one, say a
+    private directory on the server's ``sys.path``, would only keep what lies under it from being hidden)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return not stat.S_ISDIR(st.st_mode) or _traversable(st, uid, gid)
+
+
+def _expose_only(paths: list[str], uid: int, gid: int) -> None:
+    """In our private mount namespace: put a bare tmpfs over every directory the worker could not traverse on
+    the way to ``paths`` and bind back only the entries that lead to them, so the task reaches its interpreter
+    and files and nothing else there (root's home, KAMADO_HOME's token and database, other tasks' files)."""
+    libc, ctypes = _libc()
+    needed = sorted({os.path.realpath(p) for p in paths if os.path.isabs(p)})
+    needed = [p for p in needed if _usable(p, uid, gid)]
+    for hidden in _blocked_ancestors(needed, uid, gid):
+        names = sorted({p[len(hidden) + 1 :].split("/")[0] for p in needed if p.startswith(hidden + "/")})
+        kept: list[tuple[str, int]] = []
+        try:
+            for name in names:  # opened before the tmpfs goes on: afterwards they are out of sight
+                kept.append((name, os.open(os.path.join(hidden, name), os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)))
+            rc = libc.mount(b"tmpfs", os.fsencode(hidden), b"tmpfs", _MS_NOSUID | _MS_NODEV, b"mode=0711,size=64k")
+            _check(rc, ctypes, f"hide {hidden}")
+            for name, fd in kept:
+                target = os.path.join(hidden, name)
+                if stat.S_ISDIR(os.fstat(fd).st_mode):
+                    os.mkdir(target, 0o755)
+                else:
+                    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+                rc = libc.mount(f"/proc/self/fd/{fd}".encode(), os.fsencode(target), None, _MS_BIND | _MS_REC, None)
+                _check(rc, ctypes, f"keep {target} visible")
+        finally:
+            for _name, fd in kept:
+                os.close(fd)
+
+
+def _become_worker(run_as: dict[str, Any], reach: list[str]) -> None:
+    """Drop from root to the worker user for good; only the paths in ``reach`` stay reachable where the
+    worker could not traverse on its own. Raises rather than ever leaving the task running as root."""
+    uid, gid = int(run_as["uid"]), int(run_as["gid"])
+    if os.geteuid() != 0:
+        raise PermissionError(1, f"the supervisor runs as uid {os.geteuid()}, not root, so it cannot switch users")
+    libc, ctypes = _private_mount_namespace()
+    _expose_only(reach, uid, gid)
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)  # as root this sets the real, effective and saved uid: there is no way back
+    # Nor through a setuid program (su, sudo) or file capabilities.
+    _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), ctypes, "prctl(PR_SET_NO_NEW_PRIVS)")
+    try:
+        os.setuid(0)
+    except PermissionError:
+        return
+    raise PermissionError(1, f"uid {uid} could become root again")
+
+
 def _set_limits(limits: dict[str, Any]) -> None:
     import resource
 
@@ -285,6 +388,9 @@ def _child(spec: dict[str, Any], log_fd: int, err_w: int) -> None:
                 if spec.get("mount_policy", "auto") == "require":
                     raise
                 os.write(1, _mount_warning(sorted(mounts), _os_error_text(exc)))
+        if spec.get("run_as"):
+            stage = "user"  # never skipped: a task that must not run as root fails instead
+            _become_worker(spec["run_as"], spec.get("reach") or [])
         stage = "limits"
         _set_limits(spec.get("limits") or {})
         stage = "workdir"
@@ -323,6 +429,12 @@ def _setup_failure_reason(spec: dict[str, Any], failure: dict[str, Any]) -> str:
         return f"could not enter workdir {spec['workdir']!r}: {message}"
     if stage == "limits":
         return f"could not apply resource limits: {message}"
+    if stage == "user":
+        who = spec.get("run_as") or {}
+        return (
+            f"could not switch to the worker user (uid {who.get('uid')}, gid {who.get('gid')}), so the command was "
+            f"not started (it never runs as root instead): {message}"
+        )
     return f"could not set up the task: {message}"
 
 

@@ -153,6 +153,9 @@ def validate(spec: TaskSpec) -> None:
     for target, source in spec.mounts.items():
         if not os.path.isabs(target) or not os.path.isabs(source):
             errors.append({"field": f"mounts[{target!r}]", "message": "target and source must be absolute paths"})
+    for name, paths in (("writable", spec.writable or []), ("readable", spec.readable)):
+        if not all(isinstance(p, str) and os.path.isabs(p) for p in paths):
+            errors.append({"field": name, "message": "must be a list of absolute paths"})
     lim = spec.limits
     for field in ("max_runtime_s", "memory_mb", "max_processes", "max_file_size_mb"):
         value = getattr(lim, field)

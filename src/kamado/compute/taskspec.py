@@ -57,6 +57,13 @@ class TaskSpec:
     #: at 127.0.0.1 (model servers, function workers). Locally every task is there already; on a cluster
     #: whose nodes have other addresses, the Ray executor keeps such tasks on the server's own node.
     placement: str = "any"
+    #: Trees the task writes (its ``/opt/ml``, a private HOME). Where the executor runs tasks as an unprivileged
+    #: worker user (a root server), these are handed to that user before the task starts. ``None``: the workdir
+    #: and the mount sources.
+    writable: list[str] | None = None
+    #: Trees the task only reads that the server wrote and that other tasks share (a model cache, a function's
+    #: code): made readable to the worker user, never handed to it.
+    readable: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -34,13 +34,15 @@ def referenced_name(value: str) -> str | None:
 
 class SecretHooks(Protocol):
     def check(self, hyperparameters: Mapping[str, str], environment: Mapping[str, str]) -> None:
-        """Raise InvalidSpec for credentials in plain text or references to missing secrets."""
+        """Raise InvalidSpec for credentials in plain text or references to secrets missing from the current
+        project (a workload can only use its own project's secrets)."""
 
     def check_environment(self, environment: Mapping[str, str], *, field: str) -> None:
         """As ``check`` for an environment alone, with errors naming ``field`` (e.g. ``Environment.Variables``)."""
 
-    def resolve(self, environment: Mapping[str, str]) -> dict[str, str]:
-        """{variable: plaintext} for each entry that references a secret."""
+    def resolve(self, environment: Mapping[str, str], *, project: str | None = None) -> dict[str, str]:
+        """{variable: plaintext} for each entry that references a secret of ``project`` (the workload's; None:
+        the current work's project, else ``default``)."""
 
     def redactor(self, values: Iterable[str]) -> Callable[[str], str]:
         """A function that masks each of ``values`` in a text."""
@@ -57,9 +59,14 @@ class ResourceSecrets:
     to rebuild the redactor after a restart, when nothing is cached.
     """
 
-    def __init__(self, environment_of: Callable[[str], Mapping[str, str]]) -> None:
+    def __init__(
+        self,
+        environment_of: Callable[[str], Mapping[str, str]],
+        project_of: Callable[[str], str | None] = lambda name: None,
+    ) -> None:
         self.hooks: SecretHooks | None = None
         self._environment_of = environment_of
+        self._project_of = project_of
         self._redactors: dict[str, Callable[[str], str]] = {}
 
     def inject(self, name: str, environment: Mapping[str, str]) -> dict[str, str]:
@@ -67,7 +74,7 @@ class ResourceSecrets:
         if self.hooks is None:
             return dict(environment)
         try:
-            resolved = self.hooks.resolve(environment)
+            resolved = self.hooks.resolve(environment, project=self._project_of(name))
         except KamadoError as exc:
             raise SecretResolutionError(f"a secret in Environment could not be read: {exc.message}") from exc
         self._redactors[name] = self.hooks.redactor(resolved.values())
@@ -81,7 +88,7 @@ class ResourceSecrets:
         if redact is None:
             try:
                 environment = self._environment_of(name)
-                redact = self.hooks.redactor(self.hooks.resolve(environment).values())
+                redact = self.hooks.redactor(self.hooks.resolve(environment, project=self._project_of(name)).values())
             except Exception:
                 log.exception("could not load the secrets of %s for redaction; withholding its text", name)
                 return WITHHELD

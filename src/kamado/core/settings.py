@@ -46,6 +46,9 @@ class Settings:
     #: Host names the API answers to (comma-separated, ``*`` = any); empty: loopback names where no
     #: token is needed, any name where tokens are required (see api/hosts.py).
     allowed_hosts: str = ""
+    #: Who the local executor runs tasks as: "auto" (``nobody`` when the server runs as root, else the server's
+    #: own user), a user name or ``uid[:gid]``, or "root" to keep a root server's tasks as root.
+    worker_user: str = "auto"
     region: str = "local"
     account: str = "000000000000"
 
@@ -66,6 +69,7 @@ class Settings:
             "router_port": int(env.get("KAMADO_ROUTER_PORT", "0")),
             "auth": env.get("KAMADO_AUTH", "auto"),
             "allowed_hosts": env.get("KAMADO_ALLOWED_HOSTS", ""),
+            "worker_user": env.get("KAMADO_WORKER_USER") or "auto",
         }
         if env.get("KAMADO_MAX_CPUS"):
             values["max_cpus"] = float(env["KAMADO_MAX_CPUS"])

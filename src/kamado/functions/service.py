@@ -62,6 +62,8 @@ def check_handler(
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", **env},
         workdir=str(source_dir),
         limits=Limits(max_runtime_s=timeout_s, stop_grace_s=0.0),
+        writable=[],
+        readable=[str(source_dir)],
     )
     handle = executor.submit(spec)
     try:
@@ -209,7 +211,7 @@ class FunctionService:
         redact = None
         if self.secrets is not None and any(referenced_name(v) for v in environment.values()):
             # Resolved on every use: a rotated secret changes the config, so new workers get the new value.
-            resolved = self.secrets.resolve(environment)
+            resolved = self.secrets.resolve(environment, project=rec.project)
             environment.update(resolved)
             redact = self.secrets.redactor(resolved.values())
         return FunctionConfig(

@@ -130,6 +130,8 @@ class WorkerTask:
             # No max_runtime_s: a warm worker lives as long as its pool; each call's timeout is the pool's.
             limits=Limits(memory_mb=cfg.memory_mb if enforced else None, stop_grace_s=STOP_GRACE_S),
             placement="control-plane-host",  # its pool connects to it at 127.0.0.1:<port>
+            writable=[],  # the code is shared by the function's workers: read-only, as Lambda's /var/task
+            readable=[str(cfg.source_dir)],
         )
 
     def _connect(self, port: int, token: str) -> socket.socket:

@@ -67,10 +67,18 @@ class InstanceOps:
         self._http.close()
 
     def start(
-        self, endpoint: str, fleet: str, variant: dict[str, Any], instance_id: str, *, task_id: str | None = None
+        self,
+        endpoint: str,
+        fleet: str,
+        variant: dict[str, Any],
+        instance_id: str,
+        *,
+        task_id: str | None = None,
+        project: str | None = None,
     ) -> dict[str, Any]:
         """Submit the instance's task (idempotent by task id) and return its record. ``task_id`` overrides
-        the endpoint's naming, for other users of model servers (batch transform: ``transform-job/...``)."""
+        the endpoint's naming, for other users of model servers (batch transform: ``transform-job/...``);
+        ``project`` is the owner's, whose secrets the container's environment may reference."""
         task_id = task_id or f"endpoint/{endpoint}/{fleet}/{instance_id}"
         if task_id in self._started:
             return dict(self._started[task_id])
@@ -96,7 +104,7 @@ class InstanceOps:
         # The record keeps the references (to rebuild the redactor after a restart); only the task gets values.
         secret_env = {k: v for k, v in container.Environment.items() if referenced_name(v)}
         if self.secrets is not None and secret_env:
-            resolved = self.secrets.resolve(secret_env)
+            resolved = self.secrets.resolve(secret_env, project=project)
             env.update(resolved)
             self._redactors[task_id] = self.secrets.redactor(resolved.values())
         if container.Command:
@@ -117,6 +125,9 @@ class InstanceOps:
                 memory_mb=itype.memory_mb, max_processes=self.settings.max_processes, stop_grace_s=STOP_GRACE_S
             ),
             placement="control-plane-host",  # the router and the transform runner reach it at 127.0.0.1:<port>
+            # Its own scratch directory only: the model and code directories are a cache other instances share.
+            writable=[str(workdir)],
+            readable=[str(p) for p in (prepared.model_dir, prepared.code_dir) if p is not None],
         )
         handle = self.executor.submit(spec)
         record = {
@@ -130,6 +141,7 @@ class InstanceOps:
         }
         if secret_env:
             record["SecretEnv"] = secret_env
+            record["SecretProject"] = project
         if len(self._started) > 1000:
             self._started.pop(next(iter(self._started)))
         self._started[task_id] = dict(record)
@@ -182,7 +194,8 @@ class InstanceOps:
             if self.secrets is None:
                 return WITHHELD  # references recorded, but no way to read them here: never show the text
             try:
-                redact = self.secrets.redactor(self.secrets.resolve(inst["SecretEnv"]).values())
+                resolved = self.secrets.resolve(inst["SecretEnv"], project=inst.get("SecretProject"))
+                redact = self.secrets.redactor(resolved.values())
             except Exception:
                 log.exception("could not load the secrets of instance %s to redact its log", inst.get("InstanceId"))
                 return WITHHELD

@@ -349,7 +349,7 @@ class EndpointWork:
         while len(live) < desired and not failed:
             variant["InstanceSeq"] = int(variant.get("InstanceSeq", 0)) + 1
             instance_id = f"{vname}-{fleet_id}-{variant['InstanceSeq']}"
-            inst = self.ops.start(self.rec.name, fleet_id, variant, instance_id)
+            inst = self.ops.start(self.rec.name, fleet_id, variant, instance_id, project=self.rec.project)
             kept.append(inst)
             live.append(inst)
         # Scale in: drain the newest first (the oldest have warm caches); starting ones go before serving ones.

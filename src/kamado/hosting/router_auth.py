@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kamado.core.errors import NotFound
+from kamado.core.projects import DEFAULT_PROJECT
 from kamado.security.actions import INVOKE_ENDPOINT
 from kamado.security.ratelimit import FailureLimiter
 from kamado.security.service import Caller, SecurityService
@@ -40,6 +42,8 @@ log = logging.getLogger("kamado.router")
 
 CONFIG_FILE = "router-auth.json"
 ACTION = INVOKE_ENDPOINT
+#: The store kind of an endpoint (kamado.hosting.service.ENDPOINT; not imported, to keep the router lean).
+ENDPOINT_KIND = "endpoint"
 #: How long a verified token is trusted without asking the database again (revocation delay, at most).
 CACHE_TTL_S = 2.0
 MAX_CACHED = 10_000
@@ -142,6 +146,9 @@ class RouterAuth:
         self._service: SecurityService | None = None
         self._db: Any = None
         self._cache: OrderedDict[bytes, tuple[float, Caller]] = OrderedDict()
+        #: Endpoint name -> (expiry, project): an endpoint's project is fixed for its life, but a deleted
+        #: endpoint's name may come back in another project, so entries expire like the token cache.
+        self._projects: OrderedDict[str, tuple[float, str]] = OrderedDict()
         self.limiter = limiter or FailureLimiter()
         self.reload()
 
@@ -174,6 +181,7 @@ class RouterAuth:
     def _open(self, config: RouterAuthConfig | None) -> None:
         old, self._db, self._service = self._db, None, None
         self._cache.clear()
+        self._projects.clear()
         self.config = config
         if config is not None and config.database_url:
             from kamado.store.sql import SqlStore
@@ -229,14 +237,43 @@ class RouterAuth:
                 denial = Denial(401, "UnrecognizedClientException", "UNAUTHORIZED", _BAD_TOKEN, "unauthenticated")
                 return await self._deny(denial, None, endpoint, client, "invalid, expired or revoked token")
             self._remember(token, caller)
-        if not caller.may(ACTION, endpoint):
+        try:
+            project = await self._endpoint_project(endpoint)
+        except Exception:
+            log.exception("reading the project of endpoint %s failed", endpoint)
+            msg = "The router cannot check permissions right now (metadata store unavailable); retry."
+            return Denial(503, "ServiceUnavailable", "SERVICE_UNAVAILABLE", msg, "auth_unavailable", 1.0)
+        if not caller.may(ACTION, endpoint, project):
             msg = (
-                f"'{caller.principal}' is not allowed to {ACTION} on '{endpoint}'; ask an admin for the invoker "
-                "role (see docs/security.md)."
+                f"'{caller.principal}' is not allowed to {ACTION} on '{endpoint}' in project '{project}'; ask an "
+                "admin for the invoker role on that project (see docs/security.md)."
             )
             denial = Denial(403, "AccessDeniedException", "ACCESS_DENIED", msg, "forbidden")
-            return await self._deny(denial, caller.principal, endpoint, client, "no role")
+            return await self._deny(denial, caller.principal, endpoint, client, "no role", project)
         return None
+
+    async def _endpoint_project(self, endpoint: str) -> str:
+        """The project of the endpoint being invoked (``default`` for an endpoint the store does not know:
+        the router answers 404 for it anyway, and no binding on another project then matches)."""
+        hit = self._projects.get(endpoint)
+        if hit is not None and hit[0] >= time.monotonic():
+            return hit[1]
+        db = self._db
+        if db is None:
+            return DEFAULT_PROJECT
+
+        def read() -> str:
+            try:
+                return str(db.get(ENDPOINT_KIND, endpoint).project)
+            except NotFound:
+                return DEFAULT_PROJECT
+
+        project = await asyncio.to_thread(read)
+        self._projects[endpoint] = (time.monotonic() + CACHE_TTL_S, project)
+        self._projects.move_to_end(endpoint)
+        while len(self._projects) > MAX_CACHED:
+            self._projects.popitem(last=False)
+        return project
 
     def _cached(self, token: str) -> Caller | None:
         key = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
@@ -255,7 +292,15 @@ class RouterAuth:
         while len(self._cache) > MAX_CACHED:
             self._cache.popitem(last=False)
 
-    async def _deny(self, denial: Denial, principal: str | None, endpoint: str, client: str, reason: str) -> Denial:
+    async def _deny(
+        self,
+        denial: Denial,
+        principal: str | None,
+        endpoint: str,
+        client: str,
+        reason: str,
+        project: str = DEFAULT_PROJECT,
+    ) -> Denial:
         service = self._service
         if service is not None:
 
@@ -270,6 +315,7 @@ class RouterAuth:
                     method="POST",
                     path=f"/endpoints/{endpoint}/invocations",
                     reason=reason,
+                    project=project,
                 )
 
             await asyncio.to_thread(write)  # recorded before the answer, as on the control plane

@@ -22,6 +22,7 @@ of failing on the duplicate name or starting a second job.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import re
 import threading
@@ -247,7 +248,9 @@ class Integrations:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="kamado-pipeline-task")
             running = self._running[token] = _Running()
-            running.future = self._pool.submit(self._begin, token, resource, params)
+            # In the caller's context: the runner starts a Task inside its execution's project_scope, and the
+            # pool's threads would otherwise create the Task's job in no project (so in 'default').
+            running.future = self._pool.submit(contextvars.copy_context().run, self._begin, token, resource, params)
         if self.on_done is not None:
             on_done = self.on_done
             running.future.add_done_callback(lambda _f: on_done())

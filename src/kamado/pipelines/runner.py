@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from kamado.core.clock import iso_time
 from kamado.core.errors import ConcurrentModification, NotFound
 from kamado.core.loop import ReconcileLoop
+from kamado.core.projects import project_scope
 from kamado.pipelines.integrations import Integrations
 from kamado.pipelines.service import EXECUTION_KIND, TERMINAL, PipelineService
 from kamado.store.records import ResourceRecord
@@ -73,7 +74,8 @@ class ExecutionRunner(ReconcileLoop):
     def tick(self) -> None:
         for rec in self.store.list_in_states(EXECUTION_KIND, ["RUNNING"]):
             try:
-                self.advance(rec)
+                with project_scope(rec.project):  # the jobs its Task states start live in its project
+                    self.advance(rec)
             except ConcurrentModification:
                 continue  # someone (a stop request) changed it: the next pass re-reads
             except NotFound:

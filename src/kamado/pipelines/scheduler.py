@@ -17,6 +17,7 @@ from typing import Any
 
 from kamado.core.errors import ConcurrentModification, KamadoError, NotFound, ResourceInUse
 from kamado.core.loop import ReconcileLoop
+from kamado.core.projects import project_scope
 from kamado.pipelines.schedule_expr import parse_schedule
 from kamado.pipelines.schedules import (
     SCHEDULE_KIND,
@@ -61,14 +62,16 @@ class Scheduler(ReconcileLoop):
     def tick(self) -> None:
         for rec in self.store.list_in_states(SCHEDULE_KIND, ["ENABLED"]):
             try:
-                self.fire_schedule(rec)
+                with project_scope(rec.project):  # executions start in the schedule's project
+                    self.fire_schedule(rec)
             except (ConcurrentModification, NotFound):
                 continue
             except Exception:
                 log.exception("schedule %s: pass failed; retrying", rec.name)
         for rec in self.store.list_in_states(TRIGGER_KIND, ["ENABLED"]):
             try:
-                self.poll_trigger(rec)
+                with project_scope(rec.project):  # executions start in the trigger's project
+                    self.poll_trigger(rec)
             except (ConcurrentModification, NotFound):
                 continue
             except Exception:

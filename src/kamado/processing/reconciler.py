@@ -77,7 +77,7 @@ class ProcessingReconciler(ReconcileLoop):
         self._prepare_failures: dict[str, int] = {}
         self.logs = LogFollower(store, executor, self.clock, KIND)
         #: Secret injection and redaction; the API layer plugs the hooks in (none: values pass as written).
-        self.secrets = ResourceSecrets(self._declared_environment)
+        self.secrets = ResourceSecrets(self._declared_environment, lambda name: self.store.get(KIND, name).project)
         self.logs.redact = self.secrets.redact
         super().__init__(settings.reconcile_interval_s)
         executor.on_task_end(lambda _task_id: self.wake())
@@ -273,6 +273,7 @@ class ProcessingReconciler(ReconcileLoop):
             # Every instance or none: an executor that can (Ray) reserves the whole job before any starts.
             gang=f"{KIND}/{job.name}" if req.instance_count() > 1 else None,
             gang_size=req.instance_count(),
+            writable=[str(layout.root), str(layout.home)],  # this instance's /opt/ml and HOME
         )
 
     # -- running --------------------------------------------------------------------------------------

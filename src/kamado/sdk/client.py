@@ -39,6 +39,7 @@ from kamado.core.invocation import (
     TARGET_VARIANT_HEADER,
     invocations_path,
 )
+from kamado.core.projects import PROJECT_HEADER
 from kamado.sdk.errors import EndpointFailed, ModelError
 from kamado.sdk.security import SecurityMethods, discover_token
 
@@ -65,7 +66,9 @@ class Client(SecurityMethods):
         timeout: float = 60.0,
         autostart: bool = True,
         token: str | None = None,
+        project: str | None = None,
     ) -> None:
+        """``project``: the project every call acts in (``X-Kamado-Project``); default ``KAMADO_PROJECT``."""
         if url is None:
             url = os.environ.get("KAMADO_URL")
         autostarted = url is None and transport is None
@@ -78,8 +81,11 @@ class Client(SecurityMethods):
         # With only a transport (an app in process) the URL is nominal: a loopback name the server answers to.
         self.url = (url or "http://127.0.0.1").rstrip("/")
         token = token or discover_token(self.url, autostarted=autostarted)
-        headers = {"Authorization": f"Bearer {token}"} if token else None
-        self._http = httpx.Client(base_url=self.url, transport=transport, timeout=timeout, headers=headers)
+        self.project: str | None = project or os.environ.get("KAMADO_PROJECT") or None
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if self.project:
+            headers[PROJECT_HEADER] = self.project
+        self._http = httpx.Client(base_url=self.url, transport=transport, timeout=timeout, headers=headers or None)
         self._runtime_url: str | None = None
         self._runtime_http: httpx.Client | None = None
 
@@ -112,6 +118,9 @@ class Client(SecurityMethods):
 
     def info(self) -> dict[str, Any]:
         return self._request("GET", "/api/v1/info")
+
+    def list_projects(self) -> list[dict[str, Any]]:
+        return self._request("GET", "/api/v1/projects")["Projects"]
 
     # -- training jobs --------------------------------------------------------------------------------
     def create_training_job(self, request: dict[str, Any]) -> dict[str, str]:

@@ -128,6 +128,25 @@ _ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/master-key/rotate"): "RotateMasterKey",
 }
 
+#: Actions on server-wide objects (principals, role bindings, projects, the audit log, the master key), which
+#: belong to no project: they are authorised against the ``default`` project whatever project a request
+#: names, so a role on another project never reaches them. Secrets are not among them: each belongs to a
+#: project, and only that project's workloads can reference it.
+SERVER_WIDE = frozenset(
+    {
+        "CreatePrincipal",
+        "ListPrincipals",
+        "DescribePrincipal",
+        "DeletePrincipal",
+        "PutRoleBinding",
+        "DeleteRoleBinding",
+        "CreateProject",
+        "ListAuditEvents",
+        "RotateMasterKey",
+        "UnmappedRoute",
+    }
+)
+
 #: Action of a route that is not in the table: only an admin (``*``) holds it.
 UNMAPPED = "UnmappedRoute"
 

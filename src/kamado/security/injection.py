@@ -27,8 +27,8 @@ class SecretInjector:
         check_no_credentials(plain, field=field)
         self.secrets.check_references(environment, field=field)
 
-    def resolve(self, environment: Mapping[str, str]) -> dict[str, str]:
-        return self.secrets.resolve(environment)
+    def resolve(self, environment: Mapping[str, str], *, project: str | None = None) -> dict[str, str]:
+        return self.secrets.resolve(environment, project=project)
 
     def redactor(self, values: Iterable[str]) -> Callable[[str], str]:
         return redactor(values)

@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-#: Where every resource lives until resources carry a project of their own (see docs/security.md).
-DEFAULT_PROJECT = "default"
+from kamado.core.projects import DEFAULT_PROJECT
+
+__all__ = ["ADMIN_ONLY", "DEFAULT_PROJECT", "RANK", "ROLES", "Binding", "allowed", "covered"]
 
 #: Actions no role but admin holds, whatever its patterns say (identity, audit and key management).
 ADMIN_ONLY = frozenset(

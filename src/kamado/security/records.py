@@ -69,3 +69,4 @@ class SecretVersion:
     description: str
     created_by: str | None
     created_at: float
+    project: str = "default"

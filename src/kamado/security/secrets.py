@@ -1,7 +1,10 @@
 """Named, versioned secrets encrypted at rest (SSM Parameter Store SecureString + KMS analogue).
 
 Values are encrypted with AES-GCM under the master key; the associated data binds a ciphertext to its
-name and version, so a row copied onto another secret does not decrypt. The API only ever returns
+project, name and version, so a row copied onto another secret (or into another project) does not decrypt.
+A secret belongs to the project of the request that created it, and only workloads of that project can
+reference it: the project comes from :data:`kamado.core.projects.current_project` (the request's, or the
+owner's for background work), or explicitly from the resource being started. The API only ever returns
 metadata: values leave this module only towards a job's environment (see :mod:`kamado.security.injection`).
 """
 
@@ -14,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kamado.core.errors import InvalidSpec, NotFound
+from kamado.core.projects import DEFAULT_PROJECT, current_project
 from kamado.core.secret_hooks import referenced_name
 from kamado.security.crypto import KeyRing, encrypt_with
 from kamado.security.records import SecretVersion
@@ -42,8 +46,19 @@ def check_value(value: str) -> str:
     return value
 
 
-def _aad(name: str, version: int) -> str:
-    return f"kamado-secret:{name}:{version}"
+def _aad(project: str, name: str, version: int) -> str:
+    if project == DEFAULT_PROJECT:
+        return f"kamado-secret:{name}:{version}"  # as before projects, so older ciphertexts still decrypt
+    return f"kamado-secret@{project}:{name}:{version}"
+
+
+def _project(project: str | None = None) -> str:
+    """The project a secret operation acts in: the one given, else the current work's, else default."""
+    return project or current_project.get() or DEFAULT_PROJECT
+
+
+def _in(project: str) -> str:
+    return "" if project == DEFAULT_PROJECT else f" in project '{project}'"
 
 
 def _metadata(versions: list[SecretVersion]) -> dict[str, Any]:
@@ -56,6 +71,7 @@ def _metadata(versions: list[SecretVersion]) -> dict[str, Any]:
         "LastModifiedTime": last.created_at,
         "LastModifiedBy": last.created_by,
         "Reference": f"{{{{resolve:secretsmanager:{last.name}}}}}",
+        "Project": last.project,
     }
 
 
@@ -69,11 +85,12 @@ class SecretService:
     def _put(self, name: str, value: str, description: str | None, by: str | None, *, exists: bool) -> dict[str, Any]:
         check_name(name)
         check_value(value)
+        project = _project()
         with self._rotating:
-            versions = self.store.secret_versions(name)
+            versions = self.store.secret_versions(project, name)
             version = (versions[-1].version if versions else 0) + 1
             desc = description if description is not None else (versions[-1].description if versions else "")
-            kid, blob = self.ring.encrypt(value, _aad(name, version))
+            kid, blob = self.ring.encrypt(value, _aad(project, name, version))
             self.store.add_secret_version(
                 SecretVersion(
                     name=name,
@@ -83,6 +100,7 @@ class SecretService:
                     description=desc,
                     created_by=by,
                     created_at=time.time(),
+                    project=project,
                 ),
                 must_exist=exists,
             )
@@ -96,37 +114,43 @@ class SecretService:
         return self._put(name, value, description, by, exists=True)
 
     def describe(self, name: str) -> dict[str, Any]:
-        versions = self.store.secret_versions(name)
+        versions = self.store.secret_versions(_project(), name)
         if not versions:
             raise NotFound(f"Could not find secret '{name}'.", details={"Name": name})
         return _metadata(versions)
 
     def list(self) -> list[dict[str, Any]]:
-        return [_metadata([v]) for v in self.store.latest_secrets()]
+        return [_metadata([v]) for v in self.store.latest_secrets(_project())]
 
     def delete(self, name: str) -> None:
-        self.store.delete_secret(name)
+        self.store.delete_secret(_project(), name)
 
-    def value(self, name: str) -> str:
-        versions = self.store.secret_versions(name)
+    def value(self, name: str, *, project: str | None = None) -> str:
+        where = _project(project)
+        versions = self.store.secret_versions(where, name)
         if not versions:
-            raise NotFound(f"Could not find secret '{name}'.", details={"Name": name})
+            raise NotFound(f"Could not find secret '{name}'{_in(where)}.", details={"Name": name})
         last = versions[-1]
-        return self.ring.decrypt(last.key_id, last.ciphertext, _aad(last.name, last.version))
+        return self.ring.decrypt(last.key_id, last.ciphertext, _aad(last.project, last.name, last.version))
 
-    def check_references(self, env: Mapping[str, str], *, field: str) -> None:
-        """Every secret ``env`` refers to exists (so a job fails at create, not at start)."""
-        missing = [(k, n) for k, v in env.items() if (n := referenced_name(v)) and not self.store.secret_versions(n)]
+    def check_references(self, env: Mapping[str, str], *, field: str, project: str | None = None) -> None:
+        """Every secret ``env`` refers to exists in the workload's project (so a job fails at create, not at
+        start, and cannot name another project's secret)."""
+        where = _project(project)
+        missing = [
+            (k, n) for k, v in env.items() if (n := referenced_name(v)) and not self.store.secret_versions(where, n)
+        ]
         if missing:
             raise InvalidSpec(
-                f"{field} refers to secret(s) that do not exist: {sorted(n for _, n in missing)}; create them with "
-                "`kamado secrets create NAME` first.",
+                f"{field} refers to secret(s) that do not exist{_in(where)}: {sorted(n for _, n in missing)}; create "
+                "them with `kamado secrets create NAME` first (a workload can only use its own project's secrets).",
                 details=[{"field": f"{field}.{k}", "message": f"no secret named {n!r}"} for k, n in missing],
             )
 
-    def resolve(self, env: Mapping[str, str]) -> dict[str, str]:
-        """{variable: plaintext} for each entry of ``env`` that references a secret."""
-        return {k: self.value(n) for k, v in env.items() if (n := referenced_name(v))}
+    def resolve(self, env: Mapping[str, str], *, project: str | None = None) -> dict[str, str]:
+        """{variable: plaintext} for each entry of ``env`` that references a secret of ``project`` (default:
+        the current work's project)."""
+        return {k: self.value(n, project=project) for k, v in env.items() if (n := referenced_name(v))}
 
     def rotate_master_key(self) -> dict[str, Any]:
         """Re-encrypt every stored version under a new master key, then retire the old key."""
@@ -134,8 +158,8 @@ class SecretService:
             new = self.ring.begin_rotation()
             rows = []
             for v in self.store.all_secret_versions():
-                plain = self.ring.decrypt(v.key_id, v.ciphertext, _aad(v.name, v.version))
-                kid, blob = encrypt_with(new, plain, _aad(v.name, v.version))
+                plain = self.ring.decrypt(v.key_id, v.ciphertext, _aad(v.project, v.name, v.version))
+                kid, blob = encrypt_with(new, plain, _aad(v.project, v.name, v.version))
                 rows.append(SecretVersion(**{**v.__dict__, "key_id": kid, "ciphertext": blob}))
             self.store.reencrypt(rows)
             self.ring.finish_rotation(new)

@@ -237,6 +237,7 @@ class SecurityService:
         method: str,
         path: str,
         reason: str = "",
+        project: str = DEFAULT_PROJECT,
     ) -> None:
         """Record one decision. Never given a request body, a header or a token: only names."""
         try:
@@ -245,7 +246,7 @@ class SecurityService:
                 principal=principal,
                 action=action[:64],
                 resource=resource[:256],
-                project=DEFAULT_PROJECT,
+                project=project[:64],
                 outcome=outcome,
                 status=status,
                 source_ip=source_ip[:64],

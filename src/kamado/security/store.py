@@ -215,6 +215,7 @@ class SecurityStore:
         principal: str | None = None,
         action: str | None = None,
         outcome: str | None = None,
+        project: str | None = None,
         after: float | None = None,
         before: float | None = None,
         before_id: int | None = None,
@@ -229,6 +230,8 @@ class SecurityStore:
             stmt = stmt.where(c.action == action)
         if outcome is not None:
             stmt = stmt.where(c.outcome == outcome)
+        if project is not None:
+            stmt = stmt.where(c.project == project)
         if after is not None:
             stmt = stmt.where(c.ts >= after)
         if before is not None:
@@ -239,6 +242,8 @@ class SecurityStore:
             return [AuditEvent(**dict(r._mapping)) for r in conn.execute(stmt)]
 
     # -- secrets --------------------------------------------------------------------------------------
+    # Every secret belongs to one project; names are unique within it (``a``'s ``db/password`` and
+    # ``default``'s are different secrets).
     @staticmethod
     def _secret(row: Any) -> SecretVersion:
         return SecretVersion(
@@ -249,13 +254,16 @@ class SecurityStore:
             description=row.description,
             created_by=row.created_by,
             created_at=row.created_at,
+            project=row.project,
         )
 
     def add_secret_version(self, rec: SecretVersion, *, must_exist: bool) -> None:
         """Store version ``rec.version``; it must be the next one (a racing writer gets a conflict)."""
         c = t.secret_versions.c
         with self._write() as conn:
-            current = conn.execute(sa.select(sa.func.max(c.version)).where(c.name == rec.name)).scalar()
+            current = conn.execute(
+                sa.select(sa.func.max(c.version)).where(c.project == rec.project, c.name == rec.name)
+            ).scalar()
             if must_exist and current is None:
                 raise NotFound(f"Could not find secret '{rec.name}'; create it first.", details={"Name": rec.name})
             if not must_exist and current is not None:
@@ -273,26 +281,31 @@ class SecurityStore:
                     f"Secret '{rec.name}' changed meanwhile; retry.", details={"Name": rec.name}
                 ) from None
 
-    def secret_versions(self, name: str) -> list[SecretVersion]:
+    def secret_versions(self, project: str, name: str) -> list[SecretVersion]:
         c = t.secret_versions.c
+        stmt = sa.select(t.secret_versions).where(c.project == project, c.name == name).order_by(c.version)
         with self._read() as conn:
-            rows = conn.execute(sa.select(t.secret_versions).where(c.name == name).order_by(c.version)).all()
+            rows = conn.execute(stmt).all()
         return [self._secret(r) for r in rows]
 
-    def latest_secrets(self) -> list[SecretVersion]:
+    def latest_secrets(self, project: str) -> list[SecretVersion]:
         c = t.secret_versions.c
-        latest = sa.select(c.name, sa.func.max(c.version).label("v")).group_by(c.name).subquery()
+        latest = (
+            sa.select(c.name, sa.func.max(c.version).label("v")).where(c.project == project).group_by(c.name).subquery()
+        )
         stmt = (
             sa.select(t.secret_versions)
             .join(latest, sa.and_(c.name == latest.c.name, c.version == latest.c.v))
+            .where(c.project == project)
             .order_by(c.name)
         )
         with self._read() as conn:
             return [self._secret(r) for r in conn.execute(stmt)]
 
-    def delete_secret(self, name: str) -> None:
+    def delete_secret(self, project: str, name: str) -> None:
+        c = t.secret_versions.c
         with self._write() as conn:
-            if not conn.execute(sa.delete(t.secret_versions).where(t.secret_versions.c.name == name)).rowcount:
+            if not conn.execute(sa.delete(t.secret_versions).where(c.project == project, c.name == name)).rowcount:
                 raise NotFound(f"Could not find secret '{name}'.", details={"Name": name})
 
     def all_secret_versions(self) -> Iterator[SecretVersion]:
@@ -307,6 +320,6 @@ class SecurityStore:
             for r in rows:
                 conn.execute(
                     sa.update(t.secret_versions)
-                    .where(c.name == r.name, c.version == r.version)
+                    .where(c.project == r.project, c.name == r.name, c.version == r.version)
                     .values(key_id=r.key_id, ciphertext=r.ciphertext)
                 )

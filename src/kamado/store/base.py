@@ -5,6 +5,12 @@ Thread-safe. Errors: :class:`NotFound` for a missing resource, :class:`ResourceI
 name (the name is the idempotency key), :class:`IllegalTransition` when the current state does not allow
 a transition, :class:`ConcurrentModification` when an ``expected_version`` compare-and-set loses a race.
 An acknowledged write is durable (SQLite: WAL + ``synchronous=FULL``; PostgreSQL: committed transaction).
+
+Projects: while :data:`kamado.core.projects.current_project` is set (an API request), every operation on a
+resource sees only that project's resources: one of another project is :class:`NotFound`, exactly as if it
+did not exist, and ``create`` records that project. With no project set (reconcilers, background loops)
+every project is visible and ``create`` records its ``project`` argument, else ``default``. Names stay
+unique per kind across projects, so a duplicate in another project is still ResourceInUse.
 """
 
 from __future__ import annotations
@@ -40,7 +46,10 @@ class MetadataStore(ABC):
         status: dict[str, Any],
         tags: dict[str, str] | None = None,
         parent: str | None = None,
-    ) -> ResourceRecord: ...
+        project: str | None = None,
+    ) -> ResourceRecord:
+        """``project``: where the resource lives; None means the current project, else ``default``. A
+        project other than the current one (while one is set) is refused with InvalidSpec."""
 
     @abstractmethod
     def get(self, kind: str, name: str) -> ResourceRecord: ...

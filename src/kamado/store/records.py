@@ -24,6 +24,8 @@ class ResourceRecord(_Frozen):
     status: dict[str, Any]
     tags: dict[str, str] = Field(default_factory=dict)
     parent: str | None = None
+    #: The project the resource lives in (see kamado.core.projects).
+    project: str = "default"
     version: int
     created_at: float
     updated_at: float

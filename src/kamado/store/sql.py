@@ -36,6 +36,7 @@ from kamado.core.errors import (
     ResourceInUse,
     ServiceUnavailable,
 )
+from kamado.core.projects import DEFAULT_PROJECT, current_project
 from kamado.store import tables as t
 from kamado.store.base import MetadataStore
 from kamado.store.records import (
@@ -68,6 +69,15 @@ def normalise_url(url: str) -> str:
 
 def _kind_label(kind: str) -> str:
     return kind.replace("-", " ")
+
+
+def _not_found(kind: str, name: str, project: str | None) -> NotFound:
+    """The same answer for a resource that does not exist and one in another project (no existence leak)."""
+    where = f" in project '{project}'" if project is not None else ""
+    details: dict[str, Any] = {"kind": kind, "name": name}
+    if project is not None:
+        details["project"] = project
+    return NotFound(f"Could not find {_kind_label(kind)} '{name}'{where}.", details=details)
 
 
 _ACTIVE_SQLITE = sa.text(
@@ -209,6 +219,7 @@ class SqlStore(MetadataStore):
             status=json.loads(row.status),
             tags=json.loads(row.tags),
             parent=row.parent,
+            project=row.project,
             version=row.version,
             created_at=row.created_at,
             updated_at=row.updated_at,
@@ -225,7 +236,16 @@ class SqlStore(MetadataStore):
         status: dict[str, Any],
         tags: dict[str, str] | None = None,
         parent: str | None = None,
+        project: str | None = None,
     ) -> ResourceRecord:
+        scoped = current_project.get()
+        if project is not None and scoped is not None and project != scoped:
+            raise InvalidSpec(
+                f"Cannot create {_kind_label(kind)} '{name}' in project '{project}' while acting in project "
+                f"'{scoped}'; send the request to project '{project}' instead.",
+                details=[{"field": "project", "message": "not the current project"}],
+            )
+        project = project or scoped or DEFAULT_PROJECT
         now = time.time()
         values = {
             "kind": kind,
@@ -236,6 +256,7 @@ class SqlStore(MetadataStore):
             "status": json.dumps(status, sort_keys=True),
             "tags": json.dumps(tags or {}, sort_keys=True),
             "parent": parent,
+            "project": project,
             "version": 1,
             "created_at": now,
             "updated_at": now,
@@ -258,19 +279,34 @@ class SqlStore(MetadataStore):
             status=status,
             tags=tags or {},
             parent=parent,
+            project=project,
             version=1,
             created_at=now,
             updated_at=now,
         )
 
     def _get_row(self, conn: Connection, kind: str, name: str, *, lock: bool = False) -> Any:
+        project = current_project.get()
         stmt = sa.select(t.resources).where(t.resources.c.kind == kind, t.resources.c.name == name)
+        if project is not None:
+            stmt = stmt.where(t.resources.c.project == project)
         if lock and not self._is_sqlite:
             stmt = stmt.with_for_update()
         row = conn.execute(stmt).first()
         if row is None:
-            raise NotFound(f"Could not find {_kind_label(kind)} '{name}'.", details={"kind": kind, "name": name})
+            raise _not_found(kind, name, project)
         return row
+
+    def _check_visible(self, conn: Connection, kind: str, name: str) -> None:
+        """Under a project, refuse to read the logs, metrics, attempts or history of another project's
+        resource (NotFound, as for the resource itself). Owners with no resource row are left alone."""
+        project = current_project.get()
+        if project is None:
+            return
+        r = t.resources.c
+        owner = conn.execute(sa.select(r.project).where(r.kind == kind, r.name == name)).first()
+        if owner is not None and owner[0] != project:
+            raise _not_found(kind, name, project)
 
     def get(self, kind: str, name: str) -> ResourceRecord:
         with self._read() as conn:
@@ -279,10 +315,11 @@ class SqlStore(MetadataStore):
     def get_many(self, kind: str, names: Sequence[str]) -> dict[str, ResourceRecord]:
         if not names:
             return {}
+        stmt = sa.select(t.resources).where(t.resources.c.kind == kind, t.resources.c.name.in_(list(names)))
+        if (project := current_project.get()) is not None:
+            stmt = stmt.where(t.resources.c.project == project)
         with self._read() as conn:
-            rows = conn.execute(
-                sa.select(t.resources).where(t.resources.c.kind == kind, t.resources.c.name.in_(list(names)))
-            ).all()
+            rows = conn.execute(stmt).all()
         return {row.name: self._record(row) for row in rows}
 
     def _sign(self, payload: dict[str, Any]) -> str:
@@ -316,6 +353,8 @@ class SqlStore(MetadataStore):
         r = t.resources.c
         sort_col = _SORT_COLUMNS[q.sort_by]
         stmt = sa.select(t.resources).where(r.kind == kind)
+        if (project := current_project.get()) is not None:
+            stmt = stmt.where(r.project == project)
         if q.states:
             stmt = stmt.where(r.state.in_(q.states))
         if q.name_contains:
@@ -361,7 +400,12 @@ class SqlStore(MetadataStore):
                 rows = conn.execute(_ACTIVE_SQLITE, {"kind": kind, "states": list(states)}).all()
             else:
                 rows = conn.execute(sa.select(t.resources).where(r.kind == kind, r.state.in_(list(states)))).all()
-        return [self._record(row) for row in sorted(rows, key=lambda row: row.id)]
+        project = current_project.get()
+        return [
+            self._record(row)
+            for row in sorted(rows, key=lambda row: row.id)
+            if project is None or row.project == project
+        ]
 
     def transition(
         self,
@@ -423,6 +467,7 @@ class SqlStore(MetadataStore):
             status=status,
             tags=json.loads(row.tags),
             parent=row.parent,
+            project=row.project,
             version=row.version + 1,
             created_at=row.created_at,
             updated_at=now,
@@ -497,6 +542,7 @@ class SqlStore(MetadataStore):
         else:
             query = query.where(h.event_id > after_event_id).order_by(h.event_id)
         with self._read() as conn:
+            self._check_visible(conn, kind, name)
             rows = conn.execute(query.limit(max(1, min(limit, 10_000)))).all()
         return [
             HistoryEvent(
@@ -597,6 +643,7 @@ class SqlStore(MetadataStore):
     def list_attempts(self, kind: str, name: str) -> builtins.list[AttemptRecord]:
         a = t.attempts.c
         with self._read() as conn:
+            self._check_visible(conn, kind, name)
             rows = conn.execute(sa.select(t.attempts).where(a.kind == kind, a.name == name).order_by(a.attempt)).all()
         return [self._attempt(row) for row in rows]
 
@@ -647,6 +694,7 @@ class SqlStore(MetadataStore):
     def read_logs(self, kind: str, name: str, *, after_seq: int = 0, limit: int = 1000) -> builtins.list[LogChunk]:
         c = t.log_chunks.c
         with self._read() as conn:
+            self._check_visible(conn, kind, name)
             rows = conn.execute(
                 sa.select(t.log_chunks)
                 .where(c.kind == kind, c.name == name, c.seq > after_seq)
@@ -658,6 +706,7 @@ class SqlStore(MetadataStore):
     def tail_logs(self, kind: str, name: str, *, limit: int = 50) -> builtins.list[LogChunk]:
         c = t.log_chunks.c
         with self._read() as conn:
+            self._check_visible(conn, kind, name)
             rows = conn.execute(
                 sa.select(t.log_chunks)
                 .where(c.kind == kind, c.name == name)
@@ -683,6 +732,7 @@ class SqlStore(MetadataStore):
         if metric is not None:
             stmt = stmt.where(m.metric == metric)
         with self._read() as conn:
+            self._check_visible(conn, kind, name)
             rows = conn.execute(stmt.order_by(m.id)).all()
         return [MetricPoint(name_, value, ts, step) for name_, value, ts, step in rows]
 
@@ -692,6 +742,7 @@ class SqlStore(MetadataStore):
             sa.select(sa.func.max(m.id)).where(m.kind == kind, m.name == name).group_by(m.metric).scalar_subquery()
         )
         with self._read() as conn:
+            self._check_visible(conn, kind, name)
             rows = conn.execute(sa.select(t.metrics).where(m.id.in_(last_ids)).order_by(m.metric)).all()
         return [MetricPoint(metric=r.metric, value=r.value, ts=r.ts, step=r.step) for r in rows]
 

@@ -29,6 +29,8 @@ resources = Table(
     Column("status", Text, nullable=False),
     Column("tags", Text, nullable=False),
     Column("parent", String(256), nullable=True),
+    #: The project the resource lives in (names stay unique per kind across projects, like an AWS account).
+    Column("project", String(64), nullable=False, server_default="default"),
     Column("version", Integer, nullable=False),
     Column("created_at", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
@@ -36,6 +38,7 @@ resources = Table(
     Index("ix_resources_kind_state", "kind", "state", "created_at"),
     Index("ix_resources_kind_created", "kind", "created_at"),
     Index("ix_resources_parent", "parent"),
+    Index("ix_resources_kind_project_created", "kind", "project", "created_at"),
 )
 
 attempts = Table(
@@ -180,6 +183,8 @@ secret_versions = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(128), nullable=False),
     Column("version", Integer, nullable=False),
+    #: The project the secret belongs to: only that project's workloads can reference it.
+    Column("project", String(64), nullable=False, server_default="default"),
     #: Fingerprint of the master key that encrypted this row (a key rotation re-encrypts every row).
     Column("key_id", String(32), nullable=False),
     #: base64(nonce || AES-GCM ciphertext+tag); the associated data binds it to (name, version).
@@ -187,5 +192,5 @@ secret_versions = Table(
     Column("description", Text, nullable=False),
     Column("created_by", String(64), nullable=True),
     Column("created_at", Double, nullable=False),
-    UniqueConstraint("name", "version", name="uq_secret_versions"),
+    UniqueConstraint("project", "name", "version", name="uq_secret_versions"),
 )

@@ -12,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from kamado.core.errors import ConcurrentModification, IllegalTransition, InvalidSpec, NotFound, ResourceInUse
+from kamado.core.projects import project_scope
 from kamado.store.base import MetadataStore
 from kamado.store.records import ListQuery, MetricPoint
 
@@ -309,3 +310,74 @@ class StoreContract:
         assert store.read_logs("training-job", "gone") == []
         assert store.read_history("training-job", "gone") == []
         _create(store, "gone")  # the name is free again
+
+    # -- projects (kamado.core.projects) -------------------------------------------------------------------
+    def test_create_records_the_current_project_else_default(self, store: MetadataStore) -> None:
+        _create(store, "plain")
+        with project_scope("a"):
+            _create(store, "in-a")
+        assert (
+            store.create(
+                kind="training-job", name="explicit", arn="x", state="InProgress", spec={}, status={}, project="b"
+            ).project
+            == "b"
+        )
+        assert store.get("training-job", "plain").project == "default"
+        assert store.get("training-job", "in-a").project == "a"  # no project set: every project is visible
+        assert store.get("training-job", "explicit").project == "b"
+        with project_scope("a"), pytest.raises(InvalidSpec, match="project 'b'"):
+            store.create(kind="training-job", name="x", arn="x", state="InProgress", spec={}, status={}, project="b")
+
+    def test_a_project_sees_only_its_own_resources(self, store: MetadataStore) -> None:
+        with project_scope("a"):
+            _create(store, "job-a", state="InProgress")
+        with project_scope("b"):
+            _create(store, "job-b", state="InProgress")
+            assert [r.name for r in store.list("training-job").items] == ["job-b"]
+            assert [r.name for r in store.list_in_states("training-job", ["InProgress"])] == ["job-b"]
+            assert set(store.get_many("training-job", ["job-a", "job-b"])) == {"job-b"}
+            with pytest.raises(NotFound, match="in project 'b'") as missing:
+                store.get("training-job", "job-a")
+            with pytest.raises(NotFound) as absent:
+                store.get("training-job", "no-such-job")
+            # The same answer as for a name that does not exist: nothing leaks about other projects.
+            assert str(missing.value).replace("job-a", "N") == str(absent.value).replace("no-such-job", "N")
+            for write in (
+                lambda: store.transition("training-job", "job-a", from_states=None, to_state="Stopping"),
+                lambda: store.update_status("training-job", "job-a", {"x": 1}),
+                lambda: store.delete("training-job", "job-a"),
+                lambda: store.append_history("training-job", "job-a", [("E", {})], expected_version=1),
+            ):
+                with pytest.raises(NotFound):
+                    write()
+        assert store.get("training-job", "job-a").state == "InProgress"  # untouched by b's attempts
+        assert store.get("training-job", "job-a").version == 1
+        assert {r.name for r in store.list("training-job").items} == {"job-a", "job-b"}
+
+    def test_a_project_cannot_read_another_projects_logs_metrics_or_attempts(self, store: MetadataStore) -> None:
+        with project_scope("a"):
+            _create(store, "secret-job")
+        store.append_logs("training-job", "secret-job", 1, [(1.0, "private\n")])
+        store.append_metrics("training-job", "secret-job", [MetricPoint("loss", 0.5, 1.0)])
+        store.start_attempt("training-job", "secret-job", 1, handle={}, started_at=1.0)
+        reads = (
+            lambda: store.read_logs("training-job", "secret-job"),
+            lambda: store.tail_logs("training-job", "secret-job"),
+            lambda: store.read_metrics("training-job", "secret-job"),
+            lambda: store.final_metrics("training-job", "secret-job"),
+            lambda: store.list_attempts("training-job", "secret-job"),
+            lambda: store.read_history("training-job", "secret-job"),
+        )
+        with project_scope("b"):
+            for read in reads:
+                with pytest.raises(NotFound):
+                    read()
+        with project_scope("a"):
+            assert [c.data for c in store.read_logs("training-job", "secret-job")] == ["private\n"]
+            assert [p.value for p in store.final_metrics("training-job", "secret-job")] == [0.5]
+
+    def test_names_stay_unique_across_projects(self, store: MetadataStore) -> None:
+        with project_scope("a"):
+            _create(store, "shared-name")
+        with project_scope("b"), pytest.raises(ResourceInUse):
+            _create(store, "shared-name")

@@ -354,7 +354,7 @@ class TrainingReconciler(ReconcileLoop):
         )
         if self.secrets is not None:
             try:
-                resolved = self.secrets.resolve(req.Environment)
+                resolved = self.secrets.resolve(req.Environment, project=job.project)
             except KamadoError as exc:
                 raise PrepareError(f"a secret in Environment could not be read: {exc.message}") from exc
             env.update(resolved)  # the value reaches the worker's environment only, never the spec or store
@@ -379,6 +379,7 @@ class TrainingReconciler(ReconcileLoop):
             mounts={contract.OPT_ML: str(layout.root)} if in_namespace else {},
             mount_policy="require" if in_namespace else "auto",
             network="none" if req.EnableNetworkIsolation else "host",
+            writable=[str(layout.root), str(layout.home_dir)],  # its /opt/ml and HOME; nothing else of the server's
         )
 
     # -- running --------------------------------------------------------------------------------------
@@ -398,7 +399,7 @@ class TrainingReconciler(ReconcileLoop):
             spec = TaskSpec.from_json(pending)
             try:
                 if self.secrets is not None:
-                    spec.env.update(self.secrets.resolve(spec.env))  # the stored spec holds references only
+                    spec.env.update(self.secrets.resolve(spec.env, project=job.project))  # the spec holds references
                 handle = self.executor.submit(spec)
             except Exception:
                 failures = self._prepare_failures.get(job.name, 0) + 1
@@ -593,8 +594,9 @@ class TrainingReconciler(ReconcileLoop):
         redact = self._redactors.get(name)
         if redact is None:
             try:
-                env = CreateTrainingJobRequest.model_validate(self.store.get(KIND, name).spec).Environment
-                redact = self.secrets.redactor(self.secrets.resolve(env).values())
+                rec = self.store.get(KIND, name)
+                env = CreateTrainingJobRequest.model_validate(rec.spec).Environment
+                redact = self.secrets.redactor(self.secrets.resolve(env, project=rec.project).values())
             except Exception:
                 log.exception("could not load the secrets of %s for redaction; masking its whole text", name)
                 return "[kamado: text withheld: the job's secrets could not be loaded to redact it]\n"

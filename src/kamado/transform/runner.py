@@ -220,7 +220,9 @@ class JobRun:
         for i in range(self.req.TransformResources.InstanceCount):
             task_id = f"transform-job/{self.name}/{attempt}/{i}"
             self.instances.append(
-                self.ops.start(f"transform-{self.name}", str(attempt), variant, f"i-{i}", task_id=task_id)
+                self.ops.start(
+                    f"transform-{self.name}", str(attempt), variant, f"i-{i}", task_id=task_id, project=self.rec.project
+                )
             )
             self.store.update_status(KIND, self.name, {"Instances": self.instances})
 

@@ -15,6 +15,7 @@ from typing import Any
 from kamado.core.clock import Clock, SystemClock
 from kamado.core.errors import IllegalTransition, NotFound, ResourceInUse
 from kamado.core.loop import ReconcileLoop
+from kamado.core.projects import project_scope
 from kamado.core.settings import Settings
 from kamado.store.base import MetadataStore
 from kamado.store.records import ResourceRecord
@@ -71,7 +72,8 @@ class TuningReconciler(ReconcileLoop):
     def tick(self) -> None:
         for job in self.store.list_in_states(KIND, ACTIVE):
             try:
-                self._step(job)
+                with project_scope(job.project):  # its trials live in the tuning job's project
+                    self._step(job)
             except NotFound:
                 continue
             except Exception:

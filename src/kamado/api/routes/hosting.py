@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from kamado.api.platform import Platform
+from kamado.api.routes.project_view import with_project, with_projects
 from kamado.core.clock import iso_time
 from kamado.core.errors import NotFound
 from kamado.hosting.service import ENDPOINT, ENDPOINT_CONFIG, MODEL, summary_endpoint
@@ -47,7 +48,7 @@ def _page(request: Request, kind: str, key: str, name_field: str, query: dict[st
         {name_field: r.name, name_field.replace("Name", "Arn"): r.arn, "CreationTime": iso_time(r.created_at)}
         for r in items
     ]
-    out: dict[str, Any] = {key: summaries}
+    out: dict[str, Any] = with_projects({key: summaries}, key)
     if token:
         out["NextToken"] = token
     return out
@@ -79,7 +80,7 @@ def list_models(request: Request, query: ListParams) -> dict[str, Any]:
 
 @router.get("/models/{name}")
 def describe_model(request: Request, name: str) -> dict[str, Any]:
-    return _platform(request).hosting.describe_model(name)
+    return with_project(_platform(request).hosting.describe_model(name))
 
 
 @router.delete("/models/{name}")
@@ -102,7 +103,7 @@ def list_endpoint_configs(request: Request, query: ListParams) -> dict[str, Any]
 
 @router.get("/endpoint-configs/{name}")
 def describe_endpoint_config(request: Request, name: str) -> dict[str, Any]:
-    return _platform(request).hosting.describe_endpoint_config(name)
+    return with_project(_platform(request).hosting.describe_endpoint_config(name))
 
 
 @router.delete("/endpoint-configs/{name}")
@@ -123,7 +124,7 @@ def create_endpoint(request: Request, body: CreateEndpointRequest) -> dict[str, 
 @router.get("/endpoints")
 def list_endpoints(request: Request, query: ListParams, StatusEquals: str | None = None) -> dict[str, Any]:
     items, token = _platform(request).hosting.list(ENDPOINT, status_equals=StatusEquals, **query)
-    out: dict[str, Any] = {"Endpoints": [summary_endpoint(r) for r in items]}
+    out: dict[str, Any] = with_projects({"Endpoints": [summary_endpoint(r) for r in items]}, "Endpoints")
     if token:
         out["NextToken"] = token
     return out
@@ -133,7 +134,7 @@ def list_endpoints(request: Request, query: ListParams, StatusEquals: str | None
 def describe_endpoint(
     request: Request, name: str, MetricsWindowSeconds: Annotated[float, Query(ge=0, le=300)] = 60
 ) -> dict[str, Any]:
-    return _platform(request).hosting.describe_endpoint(name, metrics_window_s=MetricsWindowSeconds)
+    return with_project(_platform(request).hosting.describe_endpoint(name, metrics_window_s=MetricsWindowSeconds))
 
 
 @router.post("/endpoints/{name}/update")

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from kamado.api.platform import Platform
+from kamado.api.routes.project_view import with_project
 from kamado.core.clock import iso_time
 from kamado.pipelines.spec import (
     CreateStateMachineRequest,
@@ -39,7 +40,7 @@ def list_state_machines(
 
 @router.get("/state-machines/{name}")
 def describe_state_machine(request: Request, name: str) -> dict[str, Any]:
-    return _platform(request).pipelines.describe_state_machine(name)
+    return with_project(_platform(request).pipelines.describe_state_machine(name), "project")
 
 
 @router.put("/state-machines/{name}")
@@ -84,7 +85,7 @@ def list_executions(
 
 @router.get("/state-machines/{name}/executions/{execution}")
 def describe_execution(request: Request, name: str, execution: str) -> dict[str, Any]:
-    return _platform(request).pipelines.describe_execution(name, execution)
+    return with_project(_platform(request).pipelines.describe_execution(name, execution), "project")
 
 
 @router.post("/state-machines/{name}/executions/{execution}/stop")

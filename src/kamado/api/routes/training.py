@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from kamado.api.params import Timestamp
 from kamado.api.platform import Platform
+from kamado.api.routes.project_view import with_project, with_projects
 from kamado.core.downsample import MAX_POINTS_LIMIT, MIN_POINTS, thin_series
 from kamado.core.lifecycle import TrainingJobStatus
 from kamado.training.service import KIND
@@ -49,7 +50,7 @@ def list_training_jobs(
     NextToken: Annotated[str | None, Query(max_length=8192)] = None,
     TuningJobName: str | None = None,
 ) -> dict[str, Any]:
-    return _platform(request).training.list(
+    page = _platform(request).training.list(
         status_equals=StatusEquals,
         name_contains=NameContains,
         creation_time_after=CreationTimeAfter.timestamp() if CreationTimeAfter else None,
@@ -60,11 +61,12 @@ def list_training_jobs(
         next_token=NextToken,
         parent=TuningJobName,
     )
+    return with_projects(page, "TrainingJobSummaries")
 
 
 @router.get("/training-jobs/{name}")
 def describe_training_job(request: Request, name: str) -> dict[str, Any]:
-    return _platform(request).training.describe(name)
+    return with_project(_platform(request).training.describe(name))
 
 
 @router.post("/training-jobs/{name}/stop")

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from kamado.api.platform import Platform
+from kamado.api.routes.project_view import with_project
 from kamado.tuning.spec import CreateHyperParameterTuningJobRequest
 
 router = APIRouter(tags=["tuning-jobs"])
@@ -39,7 +40,7 @@ def list_tuning_jobs(
 
 @router.get("/tuning-jobs/{name}")
 def describe_tuning_job(request: Request, name: str) -> dict[str, Any]:
-    return _platform(request).tuning.describe(name)
+    return with_project(_platform(request).tuning.describe(name))
 
 
 @router.post("/tuning-jobs/{name}/stop")

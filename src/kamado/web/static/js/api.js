@@ -2,7 +2,7 @@
 // SDK makes. Auth-aware: a 401 opens the token prompt, the token is kept in sessionStorage (this tab
 // only) and sent as a Bearer header on every call. No cookies, so there is no CSRF surface.
 
-import { apiUrl, authHeaders, TOKEN_KEY } from "./requests.js";
+import { apiUrl, authHeaders, currentProject, DEFAULT_PROJECT, TOKEN_KEY } from "./requests.js";
 
 export class ApiError extends Error {
   constructor(status, problem) {
@@ -97,5 +97,33 @@ export function initAuth() {
   button.addEventListener("click", () => {
     signOut();
     window.location.reload();
+  });
+}
+
+/** The project picker: lists the projects the caller may see and, on a change, reloads the console in the
+ * chosen one (?project=NAME, kept in the address so links carry it). The current project is always listed,
+ * even when the caller may not list the others. */
+export async function initProjectPicker() {
+  const picker = document.getElementById("project-picker");
+  const current = currentProject();
+  let names = [current];
+  try {
+    const listed = (await api("/projects")).Projects || [];
+    names = [...new Set([DEFAULT_PROJECT, ...listed.map((p) => p.Name), current])].sort();
+  } catch (err) {
+    picker.title = `Could not list projects: ${err.message}`;
+  }
+  picker.replaceChildren(...names.map((name) => {
+    const option = document.createElement("option");
+    option.value = name;
+    option.textContent = name;  // text, never markup
+    option.selected = name === current;
+    return option;
+  }));
+  picker.addEventListener("change", () => {
+    const url = new URL(window.location.href);
+    if (picker.value === DEFAULT_PROJECT) url.searchParams.delete("project");
+    else url.searchParams.set("project", picker.value);
+    window.location.assign(url.toString());
   });
 }

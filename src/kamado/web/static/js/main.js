@@ -1,6 +1,6 @@
 // Entry point: routes, auth and the footer. Every view lives in views/ and talks only to /api/v1.
 
-import { initAuth } from "./api.js";
+import { initAuth, initProjectPicker } from "./api.js";
 import { fill } from "./dom.js";
 import { timeZone } from "./format.js";
 import { render, route } from "./router.js";
@@ -30,6 +30,7 @@ route("/pipelines/:name/executions/:execution", executionView, "pipelines");
 route("/schedules", schedulesView, "pipelines");
 
 initAuth();
+initProjectPicker();
 fill(document.getElementById("foot"), `Times are shown in your time zone (${timeZone}). `,
   "The console uses only the public API under /api/v1 (and the endpoint's router for a test invocation).");
 window.addEventListener("hashchange", render);

@@ -4,12 +4,22 @@
 
 export const TOKEN_KEY = "kamado.token";
 export const BASE = "/api/v1";
+export const DEFAULT_PROJECT = "default";
 
-/** The headers every API call carries: JSON, and the tab's token as a Bearer header when there is one. */
+/** The project the console works in: the page address's ?project= (so every view is deep-linkable with
+ * its project), else the server's default project. */
+export function currentProject() {
+  return new URLSearchParams(window.location.search).get("project") || DEFAULT_PROJECT;
+}
+
+/** The headers every API call carries: JSON, the tab's token as a Bearer header when there is one, and
+ * the project (X-Kamado-Project) when it is not the default one. */
 export function authHeaders() {
   const headers = { Accept: "application/json" };
   const t = sessionStorage.getItem(TOKEN_KEY);
   if (t) headers.Authorization = `Bearer ${t}`;
+  const project = currentProject();
+  if (project !== DEFAULT_PROJECT) headers["X-Kamado-Project"] = project;
   return headers;
 }
 
