@@ -31,6 +31,7 @@ from kamado.security.actions import PUBLIC, SELF_SERVICE, SERVER_WIDE, UNMAPPED,
 from kamado.security.crypto import KeyRing
 from kamado.security.injection import SecretInjector
 from kamado.security.ratelimit import FailureLimiter
+from kamado.security.roles import RoleAuthorizer
 from kamado.security.secrets import SecretService
 from kamado.security.service import Caller, SecurityService
 
@@ -57,6 +58,8 @@ class Security:
     token_file: Any
     require_token: bool
     limiter: FailureLimiter
+    #: Pipelines' roles: who may attach a service account to a state machine, and what its Tasks may do.
+    roles: RoleAuthorizer | None = None
 
 
 def required_for(settings: Settings) -> bool:
@@ -79,6 +82,7 @@ def install_security(app: FastAPI, platform: Platform, settings: Settings) -> Se
     """Wire tokens, policies, audit and secrets into the app and every capability that runs user code."""
     from kamado.api.routes import security as routes
     from kamado.hosting.reconciler import HostingReconciler
+    from kamado.pipelines.runner import ExecutionRunner
     from kamado.processing.reconciler import ProcessingReconciler
     from kamado.training.reconciler import TrainingReconciler
     from kamado.transform.reconciler import TransformReconciler
@@ -104,8 +108,17 @@ def install_security(app: FastAPI, platform: Platform, settings: Settings) -> Se
             r.secrets.hooks = injector
         elif isinstance(r, HostingReconciler | TransformReconciler):
             r.ops.secrets = injector  # endpoint and batch-transform instances
+    roles = RoleAuthorizer(service)
+    for r in platform.reconcilers:
+        if isinstance(r, ExecutionRunner):
+            r.integrations.authorizer = roles  # Task states act as their state machine's service account
     sec = Security(
-        service=service, secrets=secrets, token_file=token_file, require_token=require, limiter=FailureLimiter()
+        service=service,
+        secrets=secrets,
+        token_file=token_file,
+        require_token=require,
+        limiter=FailureLimiter(),
+        roles=roles,
     )
     app.state.security = sec
     app.include_router(routes.router, prefix="/api/v1")

@@ -34,6 +34,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from kamado.core.errors import KamadoError, NotFound, ResourceInUse
+from kamado.core.projects import DEFAULT_PROJECT, current_project
+from kamado.core.roles import TaskAuthorizer
 from kamado.functions.service import KIND as FUNCTION_KIND
 from kamado.functions.service import FunctionService
 from kamado.hosting.service import ENDPOINT, ENDPOINT_CONFIG, MODEL, HostingService
@@ -180,6 +182,8 @@ class Integrations:
     max_workers: int = 16
     #: Called (from a worker thread) when a Task's call returns, so the runner acts at once.
     on_done: Callable[[], None] | None = None
+    #: Checks a Task's call against its state machine's role (a service account); None: no checks.
+    authorizer: TaskAuthorizer | None = None
     _running: dict[str, _Running] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _pool: ThreadPoolExecutor | None = None
@@ -239,8 +243,18 @@ class Integrations:
         return problems
 
     # -- running ------------------------------------------------------------------------------------------
-    def start(self, token: str, resource: str, params: Any, *, timeout_s: float | None = None) -> None:
-        """Begin the Task ``token`` (idempotent while it runs: a second start is ignored)."""
+    def start(
+        self,
+        token: str,
+        resource: str,
+        params: Any,
+        *,
+        timeout_s: float | None = None,
+        role: str | None = None,
+        via: str = "",
+    ) -> None:
+        """Begin the Task ``token`` (idempotent while it runs: a second start is ignored). ``role`` is the
+        service account the Task acts as (its state machine's roleArn), ``via`` the execution, for the audit."""
         del timeout_s  # the runner enforces TimeoutSeconds with its own timer
         with self._lock:
             if token in self._running:
@@ -250,7 +264,9 @@ class Integrations:
             running = self._running[token] = _Running()
             # In the caller's context: the runner starts a Task inside its execution's project_scope, and the
             # pool's threads would otherwise create the Task's job in no project (so in 'default').
-            running.future = self._pool.submit(contextvars.copy_context().run, self._begin, token, resource, params)
+            running.future = self._pool.submit(
+                contextvars.copy_context().run, self._begin, token, resource, params, role, via
+            )
         if self.on_done is not None:
             on_done = self.on_done
             running.future.add_done_callback(lambda _f: on_done())
@@ -300,14 +316,28 @@ class Integrations:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def _begin(self, token: str, resource: str, params: Any) -> TaskOutcome:
+    def _begin(self, token: str, resource: str, params: Any, role: str | None = None, via: str = "") -> TaskOutcome:
         fn = function_name(resource, params if isinstance(params, dict) else {})
         if fn is not None:
+            if denied := self._denied(role, "InvokeFunction", fn, via):
+                return TaskOutcome(False, error="Lambda.AWSLambdaException", cause=denied)
             return self._invoke(resource, fn, params)
         match = _SAGEMAKER.match(resource)
         if match and match.group(1) in SAGEMAKER_APIS:
-            return self._sagemaker(token, SAGEMAKER_APIS[match.group(1)], bool(match.group(2)), params)
+            api = SAGEMAKER_APIS[match.group(1)]
+            action = match.group(1)[0].upper() + match.group(1)[1:]  # createTrainingJob -> CreateTrainingJob
+            named = params.get(api.name_field) if isinstance(params, dict) else None
+            if denied := self._denied(role, action, named if isinstance(named, str) else "*", via):
+                return TaskOutcome(False, error="SageMaker.AmazonSageMakerException", cause=denied)
+            return self._sagemaker(token, api, bool(match.group(2)), params)
         return TaskOutcome(False, error="States.Runtime", cause=f"Resource {resource!r} is not supported here.")
+
+    def _denied(self, role: str | None, action: str, resource: str, via: str) -> str | None:
+        """Why the role may not make this call (None: it may, or the state machine has no role)."""
+        if role is None or self.authorizer is None:
+            return None
+        project = current_project.get() or DEFAULT_PROJECT
+        return self.authorizer.check(role, action, resource, project=project, via=via)
 
     # -- functions ----------------------------------------------------------------------------------------
     def _invoke(self, resource: str, name: str, params: Any) -> TaskOutcome:

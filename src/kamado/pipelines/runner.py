@@ -24,6 +24,7 @@ from kamado.core.clock import iso_time
 from kamado.core.errors import ConcurrentModification, NotFound
 from kamado.core.loop import ReconcileLoop
 from kamado.core.projects import project_scope
+from kamado.core.roles import role_principal
 from kamado.pipelines.integrations import Integrations
 from kamado.pipelines.service import EXECUTION_KIND, TERMINAL, PipelineService
 from kamado.store.records import ResourceRecord
@@ -110,6 +111,7 @@ class ExecutionRunner(ReconcileLoop):
                 state_machine_name=spec["stateMachine"],
                 start_time=iso_time(rec.created_at) or "",
                 seed=_seed(rec.arn),
+                **({"role_arn": spec["roleArn"]} if spec.get("roleArn") else {}),
             )
             return machine, [{"type": "ExecutionStarted", "now": now}], []
         stop = rec.status.get("StopRequested")
@@ -121,9 +123,10 @@ class ExecutionRunner(ReconcileLoop):
             )
         events: list[dict[str, Any]] = []
         consumed: list[str] = []
+        role = role_principal(rec.spec.get("roleArn"))  # the state machine's when the execution started
         for token, task in sorted(rec.status.get("Tasks", {}).items()):
             # A no-op while the work runs; after a server restart it starts the work again (at least once).
-            self.integrations.start(_work_id(rec, token), task["resource"], task["payload"])
+            self.integrations.start(_work_id(rec, token), task["resource"], task["payload"], role=role, via=rec.arn)
             outcome = self.integrations.poll(_work_id(rec, token))
             if outcome is None:
                 continue
@@ -195,6 +198,7 @@ class ExecutionRunner(ReconcileLoop):
             self.integrations.forget(_work_id(rec, token))
         for token in cancelled:
             self.integrations.cancel(_work_id(rec, token))
+        role = role_principal(rec.spec.get("roleArn"))
         for token, task in tasks.items():
-            self.integrations.start(_work_id(rec, token), task["resource"], task["payload"])
+            self.integrations.start(_work_id(rec, token), task["resource"], task["payload"], role=role, via=rec.arn)
         return new

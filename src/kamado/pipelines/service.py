@@ -191,6 +191,8 @@ class PipelineService:
             "input": value,
             "definition": self.current(sm, "definition"),
             "stateMachineRevision": sm.status.get("revision", 1),
+            # Its Task states act as this service account (None: unrestricted within the project).
+            "roleArn": self.current(sm, "roleArn"),
         }
         try:
             rec = self.store.create(

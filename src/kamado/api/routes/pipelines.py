@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
+from kamado.api.auth import caller_of
 from kamado.api.platform import Platform
 from kamado.api.routes.project_view import with_project
 from kamado.core.clock import iso_time
@@ -23,8 +24,16 @@ def _platform(request: Request) -> Platform:
     return request.app.state.platform
 
 
+def _pass_role(request: Request, role_arn: str | None) -> None:
+    """A state machine may only run as a service account whose every right the caller holds (PassRole)."""
+    security = getattr(request.app.state, "security", None)
+    if role_arn and security is not None and security.roles is not None:
+        security.roles.check_pass(caller_of(request), role_arn)
+
+
 @router.post("/state-machines", status_code=201)
 def create_state_machine(request: Request, body: CreateStateMachineRequest) -> dict[str, str]:
+    _pass_role(request, body.roleArn)
     rec = _platform(request).pipelines.create_state_machine(body)
     return {"stateMachineArn": rec.arn, "name": rec.name, "creationDate": iso_time(rec.created_at) or ""}
 
@@ -45,6 +54,7 @@ def describe_state_machine(request: Request, name: str) -> dict[str, Any]:
 
 @router.put("/state-machines/{name}")
 def update_state_machine(request: Request, name: str, body: UpdateStateMachineRequest) -> dict[str, Any]:
+    _pass_role(request, body.roleArn)
     service = _platform(request).pipelines
     service.update_state_machine(name, body)
     described = service.describe_state_machine(name)
