@@ -83,6 +83,6 @@ def task_visible_dir(prefix: str = "kamado-task-dir-") -> Path:
     import tempfile
 
     path = Path(tempfile.mkdtemp(prefix=prefix))
-    path.chmod(0o1777)
+    path.chmod(0o777)  # not sticky: tasks of different uids may append to one file (fs.protected_regular)
     atexit.register(shutil.rmtree, path, True)
     return path

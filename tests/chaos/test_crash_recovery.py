@@ -40,6 +40,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.live_server import task_visible_dir
 
 from kamado import Client
 from kamado.core.errors import KamadoError, ResourceInUse
@@ -69,6 +70,7 @@ TRAIN_PY = textwrap.dedent(
     import os, re, signal, subprocess, sys, time
 
     T0 = time.time()
+    os.umask(0)  # a later attempt may run as another uid (a root server's tasks each get one) and appends too
     NAME = os.environ["TRAINING_JOB_NAME"]
     REC = os.path.join(os.environ["SM_HP_RECORD_DIR"], NAME + ".rec")
     m = re.search(r"attempt-(\\d+)", os.getcwd())
@@ -297,10 +299,11 @@ class ChaosRun:
         self.rng = random.Random(seed)
         self.tmp = tmp
         self.home = tmp / "home"
-        self.records = tmp / "records"
+        # The jobs write their records here: somewhere a root server's unprivileged worker user can reach.
+        self.records = task_visible_dir("kamado-chaos-records-")
         self.logs = tmp / "logs"
         self.src = tmp / "src"
-        for d in (self.records, self.logs, self.src):
+        for d in (self.logs, self.src):
             d.mkdir(parents=True)
         (self.src / "train.py").write_text(TRAIN_PY)
         env = {k: v for k, v in os.environ.items() if not k.startswith("KAMADO_")}

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from tests.chaos.test_crash_recovery import Server
+from tests.live_server import task_visible_dir
 
 from kamado.sdk.client import Client
 from kamado.sdk.functions import Function, MapRun
@@ -97,9 +98,9 @@ def _watch(run: MapRun, until: Any, timeout_s: float, trace: list[int]) -> dict[
 def _crash_run(tmp_path: Path, seed: int, *, n: int, kills: int, sleep_s: float) -> None:
     rng = random.Random(seed)
     home, logs = tmp_path / "home", tmp_path / "logs"
-    pids_dir, markers = tmp_path / "pids", tmp_path / "markers"
-    for d in (logs, pids_dir, markers):
-        d.mkdir()
+    # Written by the workers: somewhere a root server's unprivileged worker user can reach.
+    pids_dir, markers = task_visible_dir("kamado-chaos-pids-"), task_visible_dir("kamado-chaos-markers-")
+    logs.mkdir()
     src = tmp_path / "src"
     src.mkdir()
     (src / "app.py").write_text(HANDLER)

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from tests.chaos.test_crash_recovery import Server
+from tests.live_server import task_visible_dir
 
 from kamado.sdk.client import Client
 from kamado.sdk.pipelines import StateMachine
@@ -108,7 +109,9 @@ def test_executions_survive_server_kills(tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
     home, logs = tmp_path / "home", tmp_path / "logs"
     logs.mkdir()
-    calls = tmp_path / "calls.txt"
+    calls = task_visible_dir("kamado-chaos-calls-") / "calls.txt"  # appended to by the function's workers,
+    calls.touch(mode=0o666)  # which may run as different uids (a root server gives each task its own)
+    calls.chmod(0o666)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KAMADO_")}
     server = Server(home, logs, env)
     src = tmp_path / "fn"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from tests.chaos.test_crash_recovery import Server
+from tests.live_server import task_visible_dir
 
 from kamado.sdk.client import Client
 
@@ -35,7 +36,9 @@ def test_tuning_job_survives_server_kills(tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
     home, logs = tmp_path / "home", tmp_path / "logs"
     logs.mkdir()
-    trial_log = tmp_path / "trials.txt"
+    trial_log = task_visible_dir("kamado-chaos-trials-") / "trials.txt"  # appended to by every trial, each
+    trial_log.touch()  # possibly as a uid of its own (a root server gives each task one)
+    trial_log.chmod(0o666)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("KAMADO_")},
         "KAMADO_MAX_CPUS": "4",

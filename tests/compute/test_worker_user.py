@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import sys
 import textwrap
 from pathlib import Path
@@ -28,7 +27,6 @@ from tests.live_server import LiveServer, write_script
 
 UNKNOWN_USER_FLAG = ["--worker-user", "no-such-kamado-user"]
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="switching the tasks' user needs a server running as root")
-NOBODY = pwd.getpwnam("nobody") if "nobody" in {p.pw_name for p in pwd.getpwall()} else None
 
 PROBE = textwrap.dedent(
     r"""
@@ -84,11 +82,10 @@ def _report(executor: LocalExecutor, spec: TaskSpec) -> dict[str, object]:
 
 
 @root_only
-def test_a_root_servers_task_runs_as_nobody_and_reaches_only_its_own_files(tmp_path: Path) -> None:
-    assert NOBODY is not None, "this machine has no 'nobody' user"
+def test_a_root_servers_task_runs_as_a_uid_of_its_own_and_reaches_only_its_own_files(tmp_path: Path) -> None:
     home = _home(tmp_path)
     executor = LocalExecutor(home / "tasks")
-    assert executor.run_as == RunAs(uid=NOBODY.pw_uid, gid=NOBODY.pw_gid, name="nobody")
+    assert executor.run_as is None and executor.uids is not None, "auto on a root server: a uid per task"
     job = home / "jobs" / "j1"
     (job / "model").mkdir(parents=True)
     work = job / "code"
@@ -102,7 +99,9 @@ def test_a_root_servers_task_runs_as_nobody_and_reaches_only_its_own_files(tmp_p
         mount_policy="require",
     )
     report = _report(executor, spec)
-    assert report["ids"] == [NOBODY.pw_uid, NOBODY.pw_uid, NOBODY.pw_gid, NOBODY.pw_gid, []]
+    own = executor.task_user(spec.task_id)
+    assert own is not None and own.uid in executor.uids.ids and own.uid == own.gid
+    assert report["ids"] == [own.uid, own.uid, own.gid, own.gid, []]
     assert report["read_token"] != "allowed" and report["read_db"] != "allowed"
     assert report["list_root"] == "PermissionError", "root's home is listable"
     assert report["list_home"] == "PermissionError", "KAMADO_HOME is listable"
@@ -116,6 +115,7 @@ def test_a_root_servers_task_runs_as_nobody_and_reaches_only_its_own_files(tmp_p
         assert (state_dir / name).stat().st_uid == 0, name
     assert json.loads((state_dir / "status.json").read_text())["state"] == "Succeeded"
     assert (job / "model" / "model.txt").read_text() == "x"
+    assert (job / "model" / "model.txt").stat().st_uid == own.uid, "what the task wrote is its own uid's"
     assert (home / "admin.token").read_text() == "secret"
 
 
@@ -150,7 +150,8 @@ def test_read_only_trees_stay_the_servers_and_other_paths_stay_hidden(tmp_path: 
     assert status.state is TaskState.SUCCEEDED, (status.reason, lines)
     assert lines == ["w", "False False", "read-only"], "another model is visible, or the shared one writable"
     assert (shared / "weights").stat().st_uid == 0, "a shared read-only tree was handed to the worker"
-    assert work.stat().st_uid == executor.run_as.uid
+    own = executor.task_user(spec.task_id)
+    assert own is not None and work.stat().st_uid == own.uid
 
 
 @root_only
@@ -263,9 +264,9 @@ def test_reach_covers_the_interpreter_the_command_and_the_tasks_trees(tmp_path: 
 
 @root_only
 def test_a_training_job_runs_as_the_worker_and_its_model_is_uploaded(live: LiveServer, tmp_path: Path) -> None:
-    assert NOBODY is not None
     info = live.client.info()
-    assert info["workerUser"] == f"nobody (uid {NOBODY.pw_uid}, gid {NOBODY.pw_gid})"
+    ids = live.app.state.platform.executor.uids.ids
+    assert info["workerUser"] == f"a uid of its own per task, from {ids.first} ({ids.count} ids; gid = uid)"
     src = tmp_path / "src"
     write_script(
         src,
@@ -279,6 +280,7 @@ def test_a_training_job_runs_as_the_worker_and_its_model_is_uploaded(live: LiveS
     assert job is not None
     desc = job.describe()
     assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
-    assert f"uid {NOBODY.pw_uid}" in job.logs()
+    uid = int(job.logs().split("uid ", 1)[1].split()[0])
+    assert uid in ids, "the job ran as a uid of the tasks' range"
     model_dir = live.client.extract_model(desc["ModelArtifacts"]["S3ModelArtifacts"], tmp_path / "model")
-    assert (model_dir / "model.txt").read_text() == str(NOBODY.pw_uid)
+    assert (model_dir / "model.txt").read_text() == str(uid), "the server uploaded what the job's uid wrote"

@@ -34,8 +34,18 @@ from kamado.compute.task_state import (
     to_status,
     validate,
 )
+from kamado.compute.task_uids import TaskUids, per_task_uids
 from kamado.compute.taskspec import Resources, TaskHandle, TaskSpec, TaskState, TaskStatus
-from kamado.compute.worker_user import AUTO, describe_task_user, hand_over, reach_paths, resolve_worker_user
+from kamado.compute.worker_user import (
+    AUTO,
+    RunAs,
+    describe_task_user,
+    hand_over,
+    make_private_home,
+    needs_private_home,
+    reach_paths,
+    resolve_worker_user,
+)
 from kamado.core.errors import NotFound, ServiceUnavailable
 
 SHIM_PATH = str(Path(_shim.__file__).resolve())
@@ -69,6 +79,7 @@ class LocalExecutor(DirectoryExecutor):
         max_gpus: int | None = None,
         gpu_ids: Sequence[str] | None = None,
         worker_user: str = AUTO,
+        worker_uids: str | None = None,
     ) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -80,17 +91,24 @@ class LocalExecutor(DirectoryExecutor):
         # Tasks that ask for GPUs get their own via CUDA_VISIBLE_DEVICES (see compute/gpus.py).
         self.gpus = GpuAllocator(self.root, ids if max_gpus is None else ids[:max_gpus])
         self._end_listeners: list[Callable[[str], None]] = []
-        #: Who tasks run as when not this process's user (``auto``: ``nobody`` when we are root; see worker_user.py).
-        self.run_as = resolve_worker_user(worker_user)
-        if self.run_as is not None and worker_user == AUTO and not self._probe("--probe-mounts"):
-            # Root without CAP_SYS_ADMIN (a default container): the shim cannot hide what the worker could not
-            # reach, so every task would fail. Say so once, at start, rather than fail every job.
-            logging.getLogger("kamado.compute").warning(
-                "tasks run as root: this root server may not create mount namespaces, which running them as %s "
-                "needs (grant CAP_SYS_ADMIN, or set KAMADO_WORKER_USER=root to silence this)",
-                self.run_as.name,
-            )
-            self.run_as = None
+        #: Who tasks run as when not this process's user: one user for all of them (``run_as``, an explicit
+        #: ``worker_user``) or, under ``auto`` on a root server, a uid of its own per task (``uids``).
+        #: See worker_user.py and task_uids.py.
+        self.run_as: RunAs | None = resolve_worker_user(worker_user)
+        self.uids: TaskUids | None = None
+        if self.run_as is not None and (worker_user or AUTO).strip() == AUTO:
+            if not self._probe("--probe-mounts"):
+                # Root without CAP_SYS_ADMIN (a default container): the shim cannot hide what the worker could
+                # not reach, so every task would fail. Say so once, at start, rather than fail every job.
+                logging.getLogger("kamado.compute").warning(
+                    "tasks run as root: this root server may not create mount namespaces, which running them "
+                    "unprivileged needs (grant CAP_SYS_ADMIN, or set KAMADO_WORKER_USER=root to silence this)",
+                )
+                self.run_as = None
+            else:
+                self.uids = per_task_uids(self.root, worker_uids)
+                if self.uids is not None:
+                    self.run_as = None
 
     # ------------------------------------------------------------------------------------- contract
 
@@ -101,7 +119,7 @@ class LocalExecutor(DirectoryExecutor):
             memory_limits=True,
             survives_restart=True,
             network_isolation=self._probe("--probe-network"),
-            task_user=describe_task_user(self.run_as),
+            task_user=self.uids.ids.describe() if self.uids and not self.run_as else describe_task_user(self.run_as),
         )
 
     def capacity(self) -> Resources:
@@ -113,9 +131,13 @@ class LocalExecutor(DirectoryExecutor):
         validate(spec)
 
         def start(state_dir: Path) -> dict[str, Any]:
-            shim_spec = self._with_gpus(spec, state_dir).to_json()
-            if self.run_as is not None:
-                shim_spec.update(run_as=self.run_as.to_json(), reach=self._prepare_files(spec, state_dir))
+            task = self._with_gpus(spec, state_dir)
+            run_as = self._user_for(task, state_dir)
+            if run_as is None:
+                shim_spec = task.to_json()
+            else:
+                task, reach = self._prepare_files(task, state_dir, run_as)
+                shim_spec = {**task.to_json(), "run_as": run_as.to_json(), "reach": reach}
             _shim.write_json_atomic(str(state_dir / "spec.json"), shim_spec)
             return self._spawn(state_dir)
 
@@ -137,18 +159,38 @@ class LocalExecutor(DirectoryExecutor):
         devices = ",".join(ids)
         return replace(spec, env={**spec.env, "CUDA_VISIBLE_DEVICES": devices, "NVIDIA_VISIBLE_DEVICES": devices})
 
-    def _prepare_files(self, spec: TaskSpec, state_dir: Path) -> list[str]:
-        """Hand the task's writable trees to the worker user and list what it must reach (worker_user.py)."""
-        assert self.run_as is not None
+    def _user_for(self, spec: TaskSpec, state_dir: Path) -> RunAs | None:
+        """The user the task runs as: the one worker user, its own uid (allocated now), or None (ours)."""
+        if self.run_as is not None or self.uids is None:
+            return self.run_as
         try:
-            hand_over(spec, self.run_as)
+            return self.uids.assign(state_dir, task_id=spec.task_id)
+        except Exception:
+            shutil.rmtree(state_dir, ignore_errors=True)  # as if never submitted: a later submit tries again
+            raise
+
+    def task_user(self, task_id: str) -> RunAs | None:
+        """Who the task runs (or ran) as until it is cleaned up: its own uid, the one worker user, or None
+        (the server's own user, or a task this executor does not know)."""
+        if self.run_as is not None or self.uids is None:
+            return self.run_as
+        return self.uids.of(self._state_dir(task_id))
+
+    def _prepare_files(self, spec: TaskSpec, state_dir: Path, run_as: RunAs) -> tuple[TaskSpec, list[str]]:
+        """Hand the task's writable trees to its user, give it a HOME it can write where it has none, and list
+        what it must reach (worker_user.py). Returns the spec to run (with that HOME) and the paths."""
+        try:
+            hand_over(spec, run_as)
+            home = make_private_home(state_dir, run_as) if needs_private_home(spec) else None
         except OSError as exc:
             shutil.rmtree(state_dir, ignore_errors=True)  # as if never submitted: a later submit tries again
             raise ServiceUnavailable(
-                f"Could not give task '{spec.task_id}' its files as the worker user {self.run_as.describe()}: "
+                f"Could not give task '{spec.task_id}' its files as the worker user {run_as.describe()}: "
                 f"{exc}. Check that the server can change owners there, or set KAMADO_WORKER_USER."
             ) from exc
-        return reach_paths(spec)
+        if home is None:
+            return spec, reach_paths(spec)
+        return replace(spec, env={**spec.env, "HOME": home}), sorted({*reach_paths(spec), home})
 
     def poll(self, handle: TaskHandle) -> TaskStatus:
         state_dir = self._dir_of(handle)

@@ -15,13 +15,15 @@ if this shim itself is killed - with no status at all, which the executor report
 Limits are rlimits applied to the task's processes, so they are per process, not per tree, and
 ``max_file_size_mb`` also caps the log the task writes (a deliberate guard against runaway logs). As root
 (with CAP_SYS_ADMIN) the kernel does not enforce RLIMIT_NPROC, and for other users it counts all of that
-user's processes; a cgroup backend is the real answer for both.
+user's processes (on a root server under ``auto`` each task has a uid of its own, so only the task's own);
+a cgroup backend is the real answer for both.
 
 When the spec names ``run_as`` (a root server's worker user, see ``kamado/compute/worker_user.py``), the
 forked child, still root, hides in its private mount namespace whatever the worker could not traverse except
 the spec's ``reach`` paths, then switches to that uid/gid for good before limits and exec (stage ``user``; a
 failure fails the task, which never runs as root instead). The shim itself stays root, so the task cannot
-touch this process or its files.
+touch this process or its files. The uid is the task's own (allocated by the executor) or one worker user
+shared by all tasks; the shim does not care which.
 
 Files in ``<state_dir>``: ``spec.json`` (input), ``shim.json`` (this process and, once started, the task's
 pid; used to detect liveness without trusting a pid alone), ``log`` (the task's stdout+stderr),

@@ -1,14 +1,18 @@
 """Who a task runs as, and what it must be able to reach when that is not the server's own user.
 
 Why: a server running as root would otherwise run every job, endpoint and function as root (issue 8,
-part 5). With ``worker_user`` at its default ``auto``, a root server runs tasks as ``nobody``; any other
-server runs them as itself, as before. The drop itself happens in the shim (``shim.py``, stage ``user``):
+part 5). With ``worker_user`` at its default ``auto``, a root server runs each task as a uid of its own
+(``task_uids.py``; ``nobody`` for all of them where the kernel cannot give it those ids), so tasks cannot
+signal, trace or read one another either; an explicit user (``name`` or ``uid[:gid]``) runs every task as
+that one user; any other server runs them as itself, as before. The drop itself happens in the shim
+(``shim.py``, stage ``user``):
 still root, in the task's private mount namespace, it hides every directory on the way to the paths the
 task needs that the worker could not traverse (root's home, ``KAMADO_HOME``), keeping only those paths,
 then gives up root for good. This module decides the user and prepares the files on the server's side:
 
 - trees the task writes (``TaskSpec.writable``; by default its workdir and mount sources) are handed to the worker
   (``chown``, never following a symlink, so a link a task planted cannot hand it another file);
+- a task with no HOME in its environment whose workdir it cannot write gets a HOME of its own;
 - trees it only reads (``TaskSpec.readable``: a shared model cache, a function's code) are made readable
   by all (``a+rX``) but stay the server's, so one task cannot change what another reads;
 - the paths it must reach (the interpreter, the server's ``sys.path``, its workdir, mount sources,
@@ -33,7 +37,8 @@ from kamado.core.errors import InvalidSpec
 log = logging.getLogger("kamado.compute")
 
 AUTO = "auto"
-#: The user a root server's tasks run as under ``auto``; 65534 where the machine has no such entry.
+#: The user a root server's tasks run as under ``auto`` where they cannot have a uid each; 65534 where the
+#: machine has no such entry.
 UNPRIVILEGED = "nobody"
 _NOBODY_ID = 65534
 
@@ -65,9 +70,8 @@ def resolve_worker_user(value: str) -> RunAs | None:
         if euid == 0:
             log.warning(
                 "worker_user is %r: tasks run as root, with every right of the server's user. "
-                "Unset KAMADO_WORKER_USER (or --worker-user) to run them as %r.",
+                "Unset KAMADO_WORKER_USER (or --worker-user) to run each as an unprivileged uid of its own.",
                 value,
-                UNPRIVILEGED,
             )
         return None
     if euid != 0:
@@ -140,6 +144,29 @@ def hand_over(spec: TaskSpec, run_as: RunAs) -> None:
             wanted = st.st_mode | 0o444 | (0o111 if stat.S_ISDIR(st.st_mode) or st.st_mode & 0o111 else 0)
             if stat.S_IMODE(wanted) != stat.S_IMODE(st.st_mode):
                 os.chmod(path, stat.S_IMODE(wanted))
+
+
+def needs_private_home(spec: TaskSpec) -> bool:
+    """Whether the task needs a HOME of its own: a task without HOME in its environment gets its workdir (see
+    ``shim.task_env``), which the worker cannot write when the workdir is shared and read-only (a model server
+    started in the model cache, a function worker in its code), so libraries writing ``~/.cache`` would fail."""
+    if "HOME" in spec.env:
+        return False
+    workdir = os.path.realpath(spec.workdir)
+    for tree in writable_trees(spec):
+        top = os.path.realpath(tree)
+        if workdir == top or workdir.startswith(top.rstrip("/") + "/"):
+            return False
+    return True
+
+
+def make_private_home(state_dir: Path, run_as: RunAs) -> str:
+    """``home/`` in the task's state directory, the worker's own (0700): removed with the state directory at
+    cleanup. The shim keeps it reachable while it hides the rest of the state directory from the task."""
+    home = state_dir / "home"
+    home.mkdir(mode=0o700, exist_ok=True)
+    os.chown(home, run_as.uid, run_as.gid, follow_symlinks=False)
+    return str(home)
 
 
 def _walk(top: str) -> Iterator[tuple[str, os.stat_result]]:

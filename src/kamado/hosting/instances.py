@@ -89,7 +89,9 @@ class InstanceOps:
         workdir.mkdir(parents=True, exist_ok=True)
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": os.environ.get("HOME", str(workdir)),
+            # Its own scratch directory, as a training job's private HOME: the server's HOME is not the
+            # instance's to fill (and a worker user cannot write it); caches written under ~ stay per instance.
+            "HOME": str(workdir),
             "LANG": os.environ.get("LANG", "C.UTF-8"),
             "PYTHONUNBUFFERED": "1",
             "SAGEMAKER_BIND_TO_PORT": str(port),
