@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from kamado.security.policy import ADMIN_ONLY
+
 #: Routes anyone may call, with or without a token (A8: the explicit public allowlist).
 PUBLIC = "Public"
 #: Any authenticated principal may call these; the route itself limits them to the caller's own objects.
@@ -130,22 +132,9 @@ _ROUTES: dict[tuple[str, str], str] = {
 
 #: Actions on server-wide objects (principals, role bindings, projects, the audit log, the master key), which
 #: belong to no project: they are authorised against the ``default`` project whatever project a request
-#: names, so a role on another project never reaches them. Secrets are not among them: each belongs to a
-#: project, and only that project's workloads can reference it.
-SERVER_WIDE = frozenset(
-    {
-        "CreatePrincipal",
-        "ListPrincipals",
-        "DescribePrincipal",
-        "DeletePrincipal",
-        "PutRoleBinding",
-        "DeleteRoleBinding",
-        "CreateProject",
-        "ListAuditEvents",
-        "RotateMasterKey",
-        "UnmappedRoute",
-    }
-)
+#: names, so a role on another project never reaches them. They are exactly the admin-only actions. Secrets
+#: are not among them: each belongs to a project, and only that project's workloads can reference it.
+SERVER_WIDE = ADMIN_ONLY
 
 #: Action of a route that is not in the table: only an admin (``*``) holds it.
 UNMAPPED = "UnmappedRoute"
