@@ -44,6 +44,7 @@ BENCHMARKS = (
     "b13_pipelines",
     "b14_ray_job_start",
     "b15_fanout_ray",
+    "b16_worker_user",
     "asl_conformance",
 )
 REQUIRED_KEYS = (
