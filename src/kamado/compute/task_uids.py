@@ -14,8 +14,9 @@ task's state directory, written under an ``flock`` on the executor root itself (
 a root whose tasks are all cleaned up is empty), so the allocation survives a server restart and two submits
 never pick the same id. An id stays held until the task's state directory is removed (``cleanup``, which
 only an ended task allows): by then the supervisor has killed every process of the task. Ids are handed out
-round robin (after the last one given, or after the newest still held when the server starts), so a freed
-id is reused late; an id that has a passwd or group entry, or a running process, is skipped.
+round robin (after the last one given, after the newest still held when the server starts, or from a random
+place on a root with none held), so a freed id is reused late; an id that has a passwd or group entry, or a
+running process, is skipped.
 
 Two servers on one machine hold their own records: give them disjoint ranges (the running-process check
 only narrows a clash to the moment between allocation and the task's start).
@@ -29,6 +30,7 @@ import json
 import logging
 import os
 import pwd
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,7 +203,10 @@ class TaskUids:
         if self._next is not None:
             return self._next
         ours = [(when, uid) for uid, (_name, when) in records.items() if uid in self.ids]
-        return (max(ours)[1] - self.ids.first + 1) % self.ids.count if ours else 0
+        if ours:
+            return (max(ours)[1] - self.ids.first + 1) % self.ids.count
+        # A fresh root starts at a random place, so two servers sharing a range rarely reach for one id at once.
+        return random.randrange(self.ids.count)
 
     def _running_uids(self) -> set[int]:
         """Ids of the range that some process runs as: a task's leftover, or someone else using the range."""
