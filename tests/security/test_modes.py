@@ -20,6 +20,7 @@ def test_loopback_auto_acts_as_local_admin_and_audits_changes(live: LiveServer) 
         "Principal": "local-admin",
         "TokenId": None,
         "RoleBindings": [{"Project": "*", "Role": "admin", "Resource": "*"}],
+        "TokenScope": None,
     }
     assert httpx.post(f"{live.url}/api/v1/projects", json={"Name": "team-a"}).status_code == 201
     events = live.client.list_audit_events(Action="CreateProject")["AuditEvents"]

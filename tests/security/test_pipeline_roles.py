@@ -127,14 +127,41 @@ def test_a_state_machine_without_a_role_is_not_restricted(srv: dict[str, Any]) -
     assert _run(srv, "free", "anything-1")["status"] == "SUCCEEDED"
 
 
+def test_an_aws_role_that_names_no_service_account_is_kept_but_not_enforced(srv: dict[str, Any]) -> None:
+    """A definition written for Step Functions carries an AWS role: accepted unchanged (boto3 code runs as is)
+    and not enforced; a service account created later under that name does not start binding it."""
+    aws_role = "arn:aws:iam::123456789012:role/service-role/StepFunctions-nightly-role-1a2b3c"
+    made = _call(srv, "POST", "/state-machines", srv["editor"], json=_machine(srv, "from-aws", aws_role))
+    assert made.status_code == 201, made.text
+    assert _call(srv, "GET", "/state-machines/from-aws", srv["editor"]).json()["roleArn"] == aws_role
+    assert _run(srv, "from-aws", "aws-style-1")["status"] == "SUCCEEDED"
+    body = {"Name": "StepFunctions-nightly-role-1a2b3c", "Type": "ServiceAccount", "RoleBindings": []}
+    assert _call(srv, "POST", "/principals", srv["admin"], json=body).status_code == 201
+    assert _run(srv, "from-aws", "aws-style-2")["status"] == "SUCCEEDED", "decided at create, not at run time"
+
+
+def test_an_enforced_role_whose_account_is_deleted_fails_closed(srv: dict[str, Any]) -> None:
+    body = {
+        "Name": "short-lived",
+        "Type": "ServiceAccount",
+        "RoleBindings": [{"Project": "default", "Role": "editor", "Resource": "*"}],
+    }
+    assert _call(srv, "POST", "/principals", srv["admin"], json=body).status_code == 201
+    made = _call(srv, "POST", "/state-machines", srv["admin"], json=_machine(srv, "orphan", ROLE.format("short-lived")))
+    assert made.status_code == 201, made.text
+    assert _run(srv, "orphan", "orphan-1")["status"] == "SUCCEEDED"
+    assert _call(srv, "DELETE", "/principals/short-lived", srv["admin"]).status_code == 204
+    time.sleep(2.1)  # the role cache
+    failed = _run(srv, "orphan", "orphan-2")
+    assert failed["status"] == "FAILED" and "no longer exists" in failed["cause"], failed
+
+
 def test_attaching_a_role_is_checked(srv: dict[str, Any]) -> None:
     def create(role: str, token: str) -> httpx.Response:
         return _call(srv, "POST", "/state-machines", token, json=_machine(srv, "attach-check", role))
 
     escalate = create(ROLE.format("all-powerful"), srv["editor"])
     assert escalate.status_code == 403 and "all-powerful" in escalate.text, escalate.text
-    missing = create(ROLE.format("nobody-here"), srv["editor"])
-    assert missing.status_code == 400 and "roleArn" in missing.text and "does not exist" in missing.text
     malformed = create("arn:aws:s3:::bucket", srv["editor"])
     assert malformed.status_code == 400 and "not a role ARN" in malformed.text
     user = create(ROLE.format("ed"), srv["admin"])

@@ -50,11 +50,18 @@ def tokens_create(
     principal: Annotated[str | None, typer.Option(help="Who the token is for (default: yourself).")] = None,
     expires_in: Annotated[int | None, typer.Option(min=1, help="Lifetime in seconds (default: no expiry).")] = None,
     description: Annotated[str, typer.Option(help="What the token is for.")] = "",
+    role: Annotated[
+        str | None, typer.Option(help="Limit the token to this role (viewer, editor, admin, invoker).")
+    ] = None,
+    project: Annotated[str, typer.Option(help="With --role: the project the limit applies to.")] = "default",
+    resource: Annotated[str, typer.Option(help="With --role: a resource name pattern, e.g. 'prod-*'.")] = "*",
     output: OutputOpt = Output.table,
 ) -> None:
-    """Create a token. Its value is printed once: kamado keeps only a salted hash."""
+    """Create a token. Its value is printed once: kamado keeps only a salted hash. With --role the token is
+    limited to that role (within its principal's rights), e.g. a read-only token for a dashboard."""
+    scope = [{"Project": project, "Role": role, "Resource": resource}] if role else None
     with _session() as c:
-        rec = c.create_token(principal=principal, expires_in_s=expires_in, description=description)
+        rec = c.create_token(principal=principal, expires_in_s=expires_in, description=description, role_bindings=scope)
     if output == "json":
         _print_json(rec)
         return

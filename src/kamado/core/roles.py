@@ -12,7 +12,7 @@ import re
 from typing import Protocol
 
 #: ``arn:aws:iam::<account>:role/[<path>/]<name>`` (as boto3 users write it) or the same under ``arn:kamado``.
-ROLE_ARN = re.compile(r"^arn:(?:aws|kamado):iam::[^:]*:role/(?:[^:]*/)?([A-Za-z0-9][A-Za-z0-9_.@-]{0,63})$")
+ROLE_ARN = re.compile(r"^arn:(?:aws|kamado):iam::[^:]*:role/(?:[^:]*/)?([A-Za-z0-9+=,.@_-]{1,64})$")
 ROLE_ARN_HINT = (
     "arn:aws:iam::<account>:role/<service-account> (or arn:kamado:iam::local:role/<service-account>), naming a "
     "service account created with `kamado principals create NAME --service-account`"

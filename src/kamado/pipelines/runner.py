@@ -123,7 +123,7 @@ class ExecutionRunner(ReconcileLoop):
             )
         events: list[dict[str, Any]] = []
         consumed: list[str] = []
-        role = role_principal(rec.spec.get("roleArn"))  # the state machine's when the execution started
+        role = _role(rec)  # the state machine's when the execution started
         for token, task in sorted(rec.status.get("Tasks", {}).items()):
             # A no-op while the work runs; after a server restart it starts the work again (at least once).
             self.integrations.start(_work_id(rec, token), task["resource"], task["payload"], role=role, via=rec.arn)
@@ -198,7 +198,13 @@ class ExecutionRunner(ReconcileLoop):
             self.integrations.forget(_work_id(rec, token))
         for token in cancelled:
             self.integrations.cancel(_work_id(rec, token))
-        role = role_principal(rec.spec.get("roleArn"))
+        role = _role(rec)
         for token, task in tasks.items():
             self.integrations.start(_work_id(rec, token), task["resource"], task["payload"], role=role, via=rec.arn)
         return new
+
+
+def _role(rec: ResourceRecord) -> str | None:
+    """The service account an execution's Tasks act as: its state machine's roleArn when that names a
+    service account (recorded as ``roleEnforced`` when the state machine was created or updated)."""
+    return role_principal(rec.spec.get("roleArn")) if rec.spec.get("roleEnforced") else None

@@ -43,14 +43,22 @@ class SecurityMethods:
         return self._request("GET", "/api/v1/whoami")
 
     def create_token(
-        self, *, principal: str | None = None, expires_in_s: int | None = None, description: str = ""
+        self,
+        *,
+        principal: str | None = None,
+        expires_in_s: int | None = None,
+        description: str = "",
+        role_bindings: list[dict[str, str]] | None = None,
     ) -> dict[str, Any]:
-        """A new token; its value (``Token``) is in this answer only."""
+        """A new token; its value (``Token``) is in this answer only. ``role_bindings`` limits it to those
+        bindings (``{"Project", "Role", "Resource"}``, each within the principal's)."""
         body: dict[str, Any] = {"Description": description}
         if principal:
             body["Principal"] = principal
         if expires_in_s:
             body["ExpiresInSeconds"] = expires_in_s
+        if role_bindings is not None:
+            body["RoleBindings"] = role_bindings
         return self._request("POST", "/api/v1/tokens", json=body)
 
     def list_tokens(self) -> list[dict[str, Any]]:

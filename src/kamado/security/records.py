@@ -27,6 +27,8 @@ class TokenRecord:
     created_by: str | None
     expires_at: float | None
     revoked_at: float | None
+    #: The role bindings the token is limited to (each within its principal's); None: all of the principal's.
+    scope: tuple[Binding, ...] | None = None
 
     def usable(self, now: float) -> bool:
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
@@ -41,6 +43,9 @@ class TokenRecord:
             "CreationTime": self.created_at,
             "ExpirationTime": self.expires_at,
             "RevocationTime": self.revoked_at,
+            "Scope": None
+            if self.scope is None
+            else [{"Project": b.project, "Role": b.role, "Resource": b.resource} for b in self.scope],
         }
 
 

@@ -6,6 +6,11 @@ role bindings, in the execution's project: a Task creating a training job needs 
 its name, a Task invoking a function ``InvokeFunction`` on the function. Each decision is audited with the
 account as principal. Attaching an account is refused unless the caller holds every right it has (a caller
 cannot launder rights through a pipeline, as a token cannot carry more rights than its creator's).
+
+A ``roleArn`` that names no principal here (an AWS role of a definition written for Step Functions) is
+accepted, as Step Functions accepts it, and not enforced: its Tasks run as a state machine's without a role.
+Whether a role is enforced is decided when the state machine is created or updated; an enforced role whose
+account is deleted later fails the Tasks (fail closed).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import time
 
 from kamado.core.errors import Forbidden, InvalidSpec, NotFound
 from kamado.core.roles import ROLE_ARN_HINT, role_principal
-from kamado.security.policy import allowed, covered
+from kamado.security.policy import allowed
 from kamado.security.records import Principal
 from kamado.security.service import Caller, SecurityService
 
@@ -28,10 +33,11 @@ class RoleAuthorizer:
         self._cache: dict[str, tuple[float, Principal | None]] = {}
 
     # -- attaching a role -----------------------------------------------------------------------------------
-    def check_pass(self, caller: Caller, role_arn: str | None, *, field: str = "roleArn") -> None:
-        """Raise unless ``caller`` may make a state machine run as the service account ``role_arn`` names."""
+    def check_pass(self, caller: Caller, role_arn: str | None, *, field: str = "roleArn") -> bool:
+        """Raise unless ``caller`` may make a state machine run as the service account ``role_arn`` names.
+        True when kamado will enforce the role (it names a service account), False when it will not."""
         if not role_arn:
-            return
+            return False
         name = role_principal(role_arn)
         if name is None:
             raise InvalidSpec(
@@ -41,29 +47,30 @@ class RoleAuthorizer:
         try:
             principal = self.service.store.get_principal(name)
         except NotFound:
-            raise InvalidSpec(
-                f"{field} names service account '{name}', which does not exist; create it with "
-                f"`kamado principals create {name} --service-account --role editor`.",
-                details=[{"field": field, "message": "no such service account"}],
-            ) from None
+            # A role of AWS's (a definition written for Step Functions) that names no service account here:
+            # accepted as Step Functions would, and not enforced (see docs/security.md).
+            return False
         if principal.type != "ServiceAccount":
             raise InvalidSpec(
                 f"{field} names '{name}', a {principal.type}; a pipeline runs as a service account, not a user.",
                 details=[{"field": field, "message": "not a service account"}],
             )
-        beyond = covered(caller.bindings, principal.bindings)
+        beyond = caller.beyond(principal.bindings)
         if beyond:
             raise Forbidden(
                 f"'{caller.principal}' cannot attach service account '{name}': it holds {beyond[0].role} on project "
                 f"'{beyond[0].project}' (resources '{beyond[0].resource}'), which '{caller.principal}' does not.",
                 details={"Action": "PassRole", "field": field},
             )
+        return True
 
     # -- a Task state's call --------------------------------------------------------------------------------
     def check(self, principal: str, action: str, resource: str, *, project: str, via: str) -> str | None:
         found = self._principal(principal)
         if found is None:
             reason = f"service account '{principal}' (the state machine's roleArn) no longer exists"
+        elif found.type != "ServiceAccount":
+            reason = f"'{principal}' (the state machine's roleArn) is a {found.type}, not a service account"
         elif allowed(found.bindings, action, project, resource):
             self._audit(principal, action, resource, project, via, "Allowed", 200, "")
             return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,23 @@ class Caller:
     bindings: tuple[Binding, ...]
     #: None for the anonymous loopback caller acting as the local admin (auth "auto" on loopback).
     token_id: str | None
+    #: What the token is limited to (a scoped token); None: all of the principal's bindings.
+    scope: tuple[Binding, ...] | None = None
 
     def may(self, action: str, resource: str = "*", project: str = DEFAULT_PROJECT) -> bool:
-        return allowed(self.bindings, action, project, resource)
+        """Allowed by the principal's bindings and, for a scoped token, by its scope too."""
+        return allowed(self.bindings, action, project, resource) and (
+            self.scope is None or allowed(self.scope, action, project, resource)
+        )
+
+    def beyond(self, wanted: Iterable[Binding]) -> list[Binding]:
+        """The bindings of ``wanted`` this caller does not hold (through its principal and its token's scope):
+        what it may not hand to a token, a principal or a pipeline's role. Empty: no escalation."""
+        wanted = list(wanted)
+        out = covered(self.bindings, wanted)
+        if self.scope is not None:
+            out += [w for w in covered(self.scope, wanted) if w not in out]
+        return out
 
 
 def check_binding(project: str, role: str, resource: str) -> Binding:
@@ -97,7 +112,7 @@ class SecurityService:
             principal = self.store.get_principal(rec.principal)
         except NotFound:
             return None
-        return Caller(principal=principal.name, bindings=principal.bindings, token_id=token_id)
+        return Caller(principal=principal.name, bindings=principal.bindings, token_id=token_id, scope=rec.scope)
 
     def cached_local_admin(self) -> Caller | None:
         """The local admin if it was loaded within the last second, without touching the database."""
@@ -114,7 +129,12 @@ class SecurityService:
 
     # -- tokens ---------------------------------------------------------------------------------------
     def _mint(
-        self, principal: str, created_by: str | None, description: str, expires_in_s: float | None
+        self,
+        principal: str,
+        created_by: str | None,
+        description: str,
+        expires_in_s: float | None,
+        scope: tuple[Binding, ...] | None = None,
     ) -> tuple[str, TokenRecord]:
         new = tokens.mint()
         now = time.time()
@@ -128,15 +148,24 @@ class SecurityService:
             created_by=created_by,
             expires_at=now + expires_in_s if expires_in_s else None,
             revoked_at=None,
+            scope=scope,
         )
         self.store.add_token(rec)
         return new.plaintext, rec
 
     def create_token(
-        self, caller: Caller, principal: str | None, *, description: str = "", expires_in_s: float | None = None
+        self,
+        caller: Caller,
+        principal: str | None,
+        *,
+        description: str = "",
+        expires_in_s: float | None = None,
+        scope: list[Binding] | None = None,
     ) -> tuple[str, TokenRecord]:
-        """A new token for ``principal`` (default: the caller). A token never carries more rights than the
-        caller holds: minting for someone else needs admin rights covering all of their bindings."""
+        """A new token for ``principal`` (default: the caller), limited to ``scope`` when given (each binding
+        within the principal's). A token never carries more rights than the caller holds: minting for
+        someone else needs admin rights covering what the token will carry, and a scoped token mints only
+        tokens within its own scope (by default, the same scope)."""
         target = principal or caller.principal
         if expires_in_s is not None and not 1 <= expires_in_s <= MAX_TOKEN_LIFETIME_S:
             raise InvalidSpec(
@@ -146,6 +175,29 @@ class SecurityService:
         if len(description) > 256:
             raise InvalidSpec("Description is longer than 256 characters.", details=[{"field": "Description"}])
         holder = self.store.get_principal(target)
+        if scope is not None:
+            if not scope or len(scope) > 50:
+                raise InvalidSpec(
+                    "RoleBindings of a token must list 1-50 bindings (leave it out for all of the principal's).",
+                    details=[{"field": "RoleBindings", "message": "1-50 bindings"}],
+                )
+            outside = covered(holder.bindings, scope)
+            if outside:
+                raise InvalidSpec(
+                    f"A token's RoleBindings must lie within its principal's: '{target}' holds no {outside[0].role} "
+                    f"on project '{outside[0].project}' for resources '{outside[0].resource}'.",
+                    details=[{"field": "RoleBindings", "message": "outside the principal's role bindings"}],
+                )
+        elif target == caller.principal and caller.scope is not None:
+            scope = list(caller.scope)  # a scoped token's own new token stays as narrow as it is
+        if target == caller.principal and caller.scope is not None:
+            beyond_scope = covered(caller.scope, scope or [])
+            if beyond_scope:
+                raise Forbidden(
+                    f"This token is limited to a scope that does not include {beyond_scope[0].role} on project "
+                    f"'{beyond_scope[0].project}'; a token cannot mint a token with more rights than its own.",
+                    details=[{"field": "RoleBindings", "message": "would escalate privileges"}],
+                )
         if target != caller.principal:
             if not caller.may("CreatePrincipal", target):
                 raise Forbidden(
@@ -153,7 +205,7 @@ class SecurityService:
                     f"'{target}'.",
                     details=[{"field": "Principal", "message": "not the caller"}],
                 )
-            beyond = covered(caller.bindings, holder.bindings)
+            beyond = caller.beyond(scope if scope is not None else holder.bindings)
             if beyond:
                 raise Forbidden(
                     f"'{target}' holds rights '{caller.principal}' does not ({beyond[0].role} on project "
@@ -162,7 +214,7 @@ class SecurityService:
                 )
         if holder.name == LOCAL_ADMIN and caller.principal != LOCAL_ADMIN:
             raise Forbidden("Only the local admin may mint local-admin tokens.", details=[{"field": "Principal"}])
-        return self._mint(target, caller.principal, description, expires_in_s)
+        return self._mint(target, caller.principal, description, expires_in_s, None if scope is None else tuple(scope))
 
     def revoke_token(self, caller: Caller, token_id: str) -> None:
         rec = self.store.find_token(token_id)
@@ -216,7 +268,7 @@ class SecurityService:
 
     @staticmethod
     def _no_escalation(caller: Caller, wanted: list[Binding]) -> None:
-        beyond = covered(caller.bindings, wanted)
+        beyond = caller.beyond(wanted)
         if beyond:
             raise Forbidden(
                 f"'{caller.principal}' cannot grant {beyond[0].role} on project '{beyond[0].project}': it does not "

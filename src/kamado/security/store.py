@@ -7,6 +7,7 @@ would be a second writer the store's lock does not know about.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, suppress
@@ -161,6 +162,9 @@ class SecurityStore:
                     created_at=rec.created_at,
                     expires_at=rec.expires_at,
                     revoked_at=rec.revoked_at,
+                    scope=None
+                    if rec.scope is None
+                    else json.dumps([[b.project, b.role, b.resource] for b in rec.scope]),
                 )
             )
 
@@ -176,6 +180,7 @@ class SecurityStore:
             created_by=row.created_by,
             expires_at=row.expires_at,
             revoked_at=row.revoked_at,
+            scope=None if row.scope is None else tuple(Binding(*b) for b in json.loads(row.scope)),
         )
 
     def find_token(self, token_id: str) -> TokenRecord | None:

@@ -154,6 +154,8 @@ api_tokens = Table(
     Column("created_at", Double, nullable=False),
     Column("expires_at", Double, nullable=True),
     Column("revoked_at", Double, nullable=True),
+    #: JSON list of role bindings the token is limited to (within its principal's); NULL: all of them.
+    Column("scope", Text, nullable=True),
     Index("ix_api_tokens_principal", "principal"),
 )
 

@@ -24,17 +24,19 @@ def _platform(request: Request) -> Platform:
     return request.app.state.platform
 
 
-def _pass_role(request: Request, role_arn: str | None) -> None:
-    """A state machine may only run as a service account whose every right the caller holds (PassRole)."""
+def _pass_role(request: Request, role_arn: str | None) -> bool:
+    """A state machine may only run as a service account whose every right the caller holds (PassRole).
+    True when its Tasks will be held to that account's roles (the ARN names a service account)."""
     security = getattr(request.app.state, "security", None)
     if role_arn and security is not None and security.roles is not None:
-        security.roles.check_pass(caller_of(request), role_arn)
+        return bool(security.roles.check_pass(caller_of(request), role_arn))
+    return False
 
 
 @router.post("/state-machines", status_code=201)
 def create_state_machine(request: Request, body: CreateStateMachineRequest) -> dict[str, str]:
-    _pass_role(request, body.roleArn)
-    rec = _platform(request).pipelines.create_state_machine(body)
+    enforced = _pass_role(request, body.roleArn)
+    rec = _platform(request).pipelines.create_state_machine(body, role_enforced=enforced)
     return {"stateMachineArn": rec.arn, "name": rec.name, "creationDate": iso_time(rec.created_at) or ""}
 
 
@@ -54,9 +56,9 @@ def describe_state_machine(request: Request, name: str) -> dict[str, Any]:
 
 @router.put("/state-machines/{name}")
 def update_state_machine(request: Request, name: str, body: UpdateStateMachineRequest) -> dict[str, Any]:
-    _pass_role(request, body.roleArn)
+    enforced = _pass_role(request, body.roleArn) if body.roleArn is not None else None
     service = _platform(request).pipelines
-    service.update_state_machine(name, body)
+    service.update_state_machine(name, body, role_enforced=enforced)
     described = service.describe_state_machine(name)
     return {"updateDate": described["updateDate"], "revisionId": described["revisionId"]}
 

@@ -57,6 +57,8 @@ class CreateTokenRequest(_Shape):
     Principal: str | None = None
     ExpiresInSeconds: Annotated[int | None, Field(ge=1, le=10 * 365 * 86400)] = None
     Description: Annotated[str, Field(max_length=256)] = ""
+    #: Limit the token to these bindings (each within its principal's); absent: all of the principal's.
+    RoleBindings: Annotated[list[RoleBindingSpec] | None, Field(max_length=50)] = None
 
 
 class CreateProjectRequest(_Shape):
@@ -98,14 +100,24 @@ def whoami(request: Request) -> dict[str, Any]:
         "Principal": caller.principal,
         "TokenId": caller.token_id,
         "RoleBindings": [{"Project": b.project, "Role": b.role, "Resource": b.resource} for b in caller.bindings],
+        "TokenScope": None
+        if caller.scope is None
+        else [{"Project": b.project, "Role": b.role, "Resource": b.resource} for b in caller.scope],
     }
 
 
 @router.post("/tokens", status_code=201)
 def create_token(request: Request, body: CreateTokenRequest) -> dict[str, Any]:
     """The token value is in this response only; kamado keeps a salted hash of it."""
+    scope = None
+    if body.RoleBindings is not None:
+        scope = [check_binding(b.Project, b.Role, b.Resource) for b in body.RoleBindings]
     plaintext, rec = _sec(request).service.create_token(
-        caller_of(request), body.Principal, description=body.Description, expires_in_s=body.ExpiresInSeconds
+        caller_of(request),
+        body.Principal,
+        description=body.Description,
+        expires_in_s=body.ExpiresInSeconds,
+        scope=scope,
     )
     return {**rec.public(), "Token": plaintext}
 
