@@ -77,12 +77,15 @@ def write_script(directory: Path, body: str, name: str = "train.py") -> Path:
 def task_visible_dir(prefix: str = "kamado-task-dir-") -> Path:
     """A directory both the test and its tasks can write (markers, flags). Not under ``tmp_path``: pytest makes
     that private to the test's user, and a root server's tasks run as an unprivileged worker user that cannot
-    reach it (see kamado/compute/worker_user.py). Removed when the test process exits."""
+    reach it (see kamado/compute/worker_user.py). Not under ``/tmp`` either: such a task has a ``/tmp`` of its
+    own; ``/var/tmp`` stays shared. Removed when the test process exits."""
     import atexit
+    import os
     import shutil
     import tempfile
 
-    path = Path(tempfile.mkdtemp(prefix=prefix))
+    shared = "/var/tmp" if os.path.isdir("/var/tmp") else None
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=shared))
     path.chmod(0o777)  # not sticky: tasks of different uids may append to one file (fs.protected_regular)
     atexit.register(shutil.rmtree, path, True)
     return path

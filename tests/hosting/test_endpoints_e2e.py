@@ -6,9 +6,7 @@ import contextlib
 import json
 import math
 import os
-import shutil
 import signal
-import tempfile
 import time
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from kamado.core.errors import NotFound
 from kamado.sdk.client import Client
 from kamado.testing.hosting import stop_hosting_processes
 from tests.hosting.endpoint_kit import ROW, Load, make_kit
-from tests.live_server import LiveServer, start_server
+from tests.live_server import LiveServer, start_server, task_visible_dir
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -197,16 +195,11 @@ def test_a_bad_version_is_rolled_back_by_its_alarm(live: LiveServer, tmp_path: P
     assert all(r.status_code == 200 and r.json()["version"] == "v1" for r in after)
 
 
-def test_a_rollback_that_cannot_complete_is_reported_not_hidden(
-    live: LiveServer, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
+def test_a_rollback_that_cannot_complete_is_reported_not_hidden(live: LiveServer, tmp_path: Path) -> None:
     kit = make_kit(live.client, tmp_path)
-    # Somewhere the model server can see: a root server's tasks run as an unprivileged user that cannot reach
-    # the test's private tmp_path (see compute/worker_user.py).
-    flag_dir = Path(tempfile.mkdtemp(prefix="kamado-flag-"))
-    flag_dir.chmod(0o755)
-    request.addfinalizer(lambda: shutil.rmtree(flag_dir, ignore_errors=True))
-    flag = flag_dir / "old-version-broken"
+    # Somewhere the model server can see: a root server's tasks run as a uid of their own, cannot reach the
+    # test's private tmp_path and have a /tmp of their own (see compute/worker_user.py).
+    flag = task_visible_dir("kamado-flag-") / "old-version-broken"
     kit.model("old", KIT_CRASH_FLAG=str(flag))
     kit.model("bad", KIT_VERSION="bad", KIT_FAIL_RATE="1")
     kit.config("old", [_variant("AllTraffic", "old")])

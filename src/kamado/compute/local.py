@@ -42,9 +42,11 @@ from kamado.compute.worker_user import (
     describe_task_user,
     hand_over,
     make_private_home,
+    make_private_tmp,
     needs_private_home,
     reach_paths,
     resolve_worker_user,
+    shm_size_mb,
 )
 from kamado.core.errors import NotFound, ServiceUnavailable
 
@@ -136,8 +138,14 @@ class LocalExecutor(DirectoryExecutor):
             if run_as is None:
                 shim_spec = task.to_json()
             else:
-                task, reach = self._prepare_files(task, state_dir, run_as)
-                shim_spec = {**task.to_json(), "run_as": run_as.to_json(), "reach": reach}
+                task, reach, private_tmp = self._prepare_files(task, state_dir, run_as)
+                shim_spec = {
+                    **task.to_json(),
+                    "run_as": run_as.to_json(),
+                    "reach": reach,
+                    "private_tmp": private_tmp,
+                    "shm_mb": shm_size_mb(task),
+                }
             _shim.write_json_atomic(str(state_dir / "spec.json"), shim_spec)
             return self._spawn(state_dir)
 
@@ -176,12 +184,14 @@ class LocalExecutor(DirectoryExecutor):
             return self.run_as
         return self.uids.of(self._state_dir(task_id))
 
-    def _prepare_files(self, spec: TaskSpec, state_dir: Path, run_as: RunAs) -> tuple[TaskSpec, list[str]]:
-        """Hand the task's writable trees to its user, give it a HOME it can write where it has none, and list
-        what it must reach (worker_user.py). Returns the spec to run (with that HOME) and the paths."""
+    def _prepare_files(self, spec: TaskSpec, state_dir: Path, run_as: RunAs) -> tuple[TaskSpec, list[str], str]:
+        """Hand the task's writable trees to its user, give it a HOME it can write where it has none and a /tmp
+        of its own, and list what it must reach (worker_user.py). Returns the spec to run (with that HOME), the
+        paths, and the directory the shim binds over /tmp."""
         try:
             hand_over(spec, run_as)
             home = make_private_home(state_dir, run_as) if needs_private_home(spec) else None
+            private_tmp = make_private_tmp(state_dir, run_as)
         except OSError as exc:
             shutil.rmtree(state_dir, ignore_errors=True)  # as if never submitted: a later submit tries again
             raise ServiceUnavailable(
@@ -189,8 +199,8 @@ class LocalExecutor(DirectoryExecutor):
                 f"{exc}. Check that the server can change owners there, or set KAMADO_WORKER_USER."
             ) from exc
         if home is None:
-            return spec, reach_paths(spec)
-        return replace(spec, env={**spec.env, "HOME": home}), sorted({*reach_paths(spec), home})
+            return spec, reach_paths(spec), private_tmp
+        return replace(spec, env={**spec.env, "HOME": home}), sorted({*reach_paths(spec), home}), private_tmp
 
     def poll(self, handle: TaskHandle) -> TaskStatus:
         state_dir = self._dir_of(handle)

@@ -20,7 +20,9 @@ a cgroup backend is the real answer for both.
 
 When the spec names ``run_as`` (a root server's worker user, see ``kamado/compute/worker_user.py``), the
 forked child, still root, hides in its private mount namespace whatever the worker could not traverse except
-the spec's ``reach`` paths, then switches to that uid/gid for good before limits and exec (stage ``user``; a
+the spec's ``reach`` paths (and, first, puts the task's own directory ``private_tmp`` over ``/tmp`` and a
+tmpfs of ``shm_mb`` over ``/dev/shm``, binding back the ``reach`` paths under them), then switches to that
+uid/gid for good before limits and exec (stage ``user``; a
 failure fails the task, which never runs as root instead). The shim itself stays root, so the task cannot
 touch this process or its files. The uid is the task's own (allocated by the executor) or one worker user
 shared by all tasks; the shim does not care which.
@@ -272,41 +274,99 @@ def _usable(path: str, uid: int, gid: int) -> bool:
     return not stat.S_ISDIR(st.st_mode) or _traversable(st, uid, gid)
 
 
+def _replace_dir(directory: str, needed: list[str], mount_fresh: Any) -> None:
+    """Cover ``directory`` with a fresh filesystem (``mount_fresh()`` mounts it) and bind back only the entries
+    on the way to the ``needed`` paths below it, through O_PATH fds opened before the cover goes on (afterwards
+    they are out of sight). The veil over what the worker could not traverse, and a task's private ``/tmp``
+    and ``/dev/shm``, are all this one mechanism."""
+    libc, ctypes = _libc()
+    names = sorted({p[len(directory) + 1 :].split("/")[0] for p in needed if p.startswith(directory + "/")})
+    kept: list[tuple[str, int]] = []
+    try:
+        for name in names:
+            kept.append((name, os.open(os.path.join(directory, name), os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)))
+        mount_fresh()
+        for name, fd in kept:
+            target = os.path.join(directory, name)
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                os.makedirs(target, 0o755, exist_ok=True)
+            else:
+                os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+            rc = libc.mount(f"/proc/self/fd/{fd}".encode(), os.fsencode(target), None, _MS_BIND | _MS_REC, None)
+            _check(rc, ctypes, f"keep {target} visible")
+    finally:
+        for _name, fd in kept:
+            os.close(fd)
+
+
+def _mount_tmpfs(directory: str, options: str) -> Any:
+    def mount() -> None:
+        libc, ctypes = _libc()
+        rc = libc.mount(b"tmpfs", os.fsencode(directory), b"tmpfs", _MS_NOSUID | _MS_NODEV, options.encode())
+        _check(rc, ctypes, f"mount a tmpfs on {directory}")
+
+    return mount
+
+
+def _mount_dir_fd(fd: int, directory: str) -> Any:
+    def mount() -> None:
+        libc, ctypes = _libc()
+        rc = libc.mount(f"/proc/self/fd/{fd}".encode(), os.fsencode(directory), None, _MS_BIND, None)
+        _check(rc, ctypes, f"bind the task's own temporary directory on {directory}")
+
+    return mount
+
+
+def _needed(paths: list[str], uid: int, gid: int) -> list[str]:
+    needed = sorted({os.path.realpath(p) for p in paths if os.path.isabs(p)})
+    return [p for p in needed if _usable(p, uid, gid)]
+
+
+def _private_temp_dirs(private_tmp: str | None, shm_mb: int | None, needed: list[str]) -> None:
+    """Give the task its own ``/tmp`` (``private_tmp``, a directory of its own on disk) and ``/dev/shm`` (a
+    sticky tmpfs, ``shm_mb`` MiB or the kernel's default size), keeping reachable the needed paths under them
+    (a workdir or virtualenv under /tmp). A directory that is itself inside a needed tree stays shared."""
+
+    def inside_needed(d: str) -> bool:
+        return any(d == p or d.startswith(p.rstrip("/") + "/") for p in needed)
+
+    if private_tmp is not None:
+        tmp = os.path.realpath("/tmp")
+        if os.path.isdir(tmp) and not inside_needed(tmp):
+            fd = os.open(private_tmp, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                _replace_dir(tmp, needed, _mount_dir_fd(fd, tmp))
+            finally:
+                os.close(fd)
+    shm = os.path.realpath("/dev/shm")
+    if os.path.isdir(shm) and not inside_needed(shm):
+        size = f",size={int(shm_mb)}m" if shm_mb else ""
+        _replace_dir(shm, needed, _mount_tmpfs(shm, "mode=1777" + size))
+
+
 def _expose_only(paths: list[str], uid: int, gid: int) -> None:
     """In our private mount namespace: put a bare tmpfs over every directory the worker could not traverse on
     the way to ``paths`` and bind back only the entries that lead to them, so the task reaches its interpreter
     and files and nothing else there (root's home, KAMADO_HOME's token and database, other tasks' files)."""
-    libc, ctypes = _libc()
-    needed = sorted({os.path.realpath(p) for p in paths if os.path.isabs(p)})
-    needed = [p for p in needed if _usable(p, uid, gid)]
+    needed = _needed(paths, uid, gid)
     for hidden in _blocked_ancestors(needed, uid, gid):
-        names = sorted({p[len(hidden) + 1 :].split("/")[0] for p in needed if p.startswith(hidden + "/")})
-        kept: list[tuple[str, int]] = []
-        try:
-            for name in names:  # opened before the tmpfs goes on: afterwards they are out of sight
-                kept.append((name, os.open(os.path.join(hidden, name), os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)))
-            rc = libc.mount(b"tmpfs", os.fsencode(hidden), b"tmpfs", _MS_NOSUID | _MS_NODEV, b"mode=0711,size=64k")
-            _check(rc, ctypes, f"hide {hidden}")
-            for name, fd in kept:
-                target = os.path.join(hidden, name)
-                if stat.S_ISDIR(os.fstat(fd).st_mode):
-                    os.mkdir(target, 0o755)
-                else:
-                    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
-                rc = libc.mount(f"/proc/self/fd/{fd}".encode(), os.fsencode(target), None, _MS_BIND | _MS_REC, None)
-                _check(rc, ctypes, f"keep {target} visible")
-        finally:
-            for _name, fd in kept:
-                os.close(fd)
+        _replace_dir(hidden, needed, _mount_tmpfs(hidden, "mode=0711,size=64k"))
 
 
-def _become_worker(run_as: dict[str, Any], reach: list[str]) -> None:
+def _become_worker(
+    run_as: dict[str, Any], reach: list[str], private_tmp: str | None = None, shm_mb: int | None = None
+) -> None:
     """Drop from root to the worker user for good; only the paths in ``reach`` stay reachable where the
-    worker could not traverse on its own. Raises rather than ever leaving the task running as root."""
+    worker could not traverse on its own, and ``/tmp`` and ``/dev/shm`` are the task's own (when the spec
+    names ``private_tmp``). Raises rather than ever leaving the task running as root."""
     uid, gid = int(run_as["uid"]), int(run_as["gid"])
     if os.geteuid() != 0:
         raise PermissionError(1, f"the supervisor runs as uid {os.geteuid()}, not root, so it cannot switch users")
     libc, ctypes = _private_mount_namespace()
+    if private_tmp is not None:
+        # Shallow first: /tmp is replaced before the veil covers the private directories below it (pytest's
+        # 0700 ones, a KAMADO_HOME under /tmp), which then goes on top of what was bound back.
+        _private_temp_dirs(private_tmp, shm_mb, _needed(reach, uid, gid))
     _expose_only(reach, uid, gid)
     os.setgroups([])
     os.setgid(gid)
@@ -392,7 +452,7 @@ def _child(spec: dict[str, Any], log_fd: int, err_w: int) -> None:
                 os.write(1, _mount_warning(sorted(mounts), _os_error_text(exc)))
         if spec.get("run_as"):
             stage = "user"  # never skipped: a task that must not run as root fails instead
-            _become_worker(spec["run_as"], spec.get("reach") or [])
+            _become_worker(spec["run_as"], spec.get("reach") or [], spec.get("private_tmp"), spec.get("shm_mb"))
         stage = "limits"
         _set_limits(spec.get("limits") or {})
         stage = "workdir"

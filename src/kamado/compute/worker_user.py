@@ -15,6 +15,7 @@ then gives up root for good. This module decides the user and prepares the files
 - a task with no HOME in its environment whose workdir it cannot write gets a HOME of its own;
 - trees it only reads (``TaskSpec.readable``: a shared model cache, a function's code) are made readable
   by all (``a+rX``) but stay the server's, so one task cannot change what another reads;
+- it gets a ``/tmp`` of its own on disk and a ``/dev/shm`` of its own (a tmpfs capped from its memory limit);
 - the paths it must reach (the interpreter, the server's ``sys.path``, its workdir, mount sources,
   ``writable``/``readable``, absolute paths in its command) travel in ``spec.json`` for the shim.
 """
@@ -167,6 +168,32 @@ def make_private_home(state_dir: Path, run_as: RunAs) -> str:
     home.mkdir(mode=0o700, exist_ok=True)
     os.chown(home, run_as.uid, run_as.gid, follow_symlinks=False)
     return str(home)
+
+
+#: The smallest ``/dev/shm`` a task gets (Docker's default), so a small memory limit still leaves room for a
+#: PyTorch DataLoader's shared-memory batches.
+MIN_SHM_MB = 64
+
+
+def make_private_tmp(state_dir: Path, run_as: RunAs) -> str:
+    """``tmp/`` in the task's state directory, the worker's own (sticky, 1777 like ``/tmp``): the shim binds it
+    over ``/tmp`` in the task's mount namespace, so what a task leaves there is neither seen by another task nor
+    found by the next one given the same uid, and is removed with the state directory at cleanup. On disk, not
+    a tmpfs: ML jobs write large temporary files (extracted datasets, compiler caches) that must not count
+    against the machine's RAM."""
+    tmp = state_dir / "tmp"
+    tmp.mkdir(exist_ok=True)
+    os.chown(tmp, run_as.uid, run_as.gid, follow_symlinks=False)
+    os.chmod(tmp, 0o1777)  # after mkdir: the umask would drop bits, and mkdir may ignore the sticky bit
+    return str(tmp)
+
+
+def shm_size_mb(spec: TaskSpec) -> int | None:
+    """The size of the task's own ``/dev/shm`` tmpfs: half its memory limit (or reservation), at least
+    ``MIN_SHM_MB``; None (the kernel's default, half the machine's RAM, as the host's) when it has neither.
+    Its pages are freed when the task's last process exits and its mount namespace goes."""
+    memory_mb = spec.limits.memory_mb if spec.limits.memory_mb is not None else spec.resources.memory_mb
+    return None if memory_mb is None else max(MIN_SHM_MB, memory_mb // 2)
 
 
 def _walk(top: str) -> Iterator[tuple[str, os.stat_result]]:
