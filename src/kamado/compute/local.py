@@ -30,6 +30,7 @@ from kamado.compute.task_state import (
     DirectoryExecutor,
     kill_orphaned_group,
     read_status,
+    recorded_status,
     supervisor_alive,
     to_status,
     validate,
@@ -373,7 +374,7 @@ class LocalExecutor(DirectoryExecutor):
         if killed:
             reason += f"; killed {killed} leftover process(es) of its process group {shim_info['child_pid']}"
         spec = _shim.read_json(str(state_dir / "spec.json")) or {}
-        status = _shim.recorded_status(spec.get("task_id"), TaskState.LOST.value, reason, shim_info, killed)
+        status = recorded_status(spec.get("task_id"), TaskState.LOST.value, reason, shim_info, killed)
         # Never overwrite a status the supervisor wrote: link() fails if status.json exists.
         tmp = state_dir / f"status.json.lost.{os.getpid()}.{threading.get_ident()}"
         tmp.touch(mode=0o600)

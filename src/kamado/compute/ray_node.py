@@ -34,7 +34,7 @@ import ray
 
 from kamado.compute import shim as _shim
 from kamado.compute.local import SHIM_PATH
-from kamado.compute.task_state import kill_orphaned_group, supervisor_alive
+from kamado.compute.task_state import kill_orphaned_group, recorded_status, supervisor_alive
 
 #: Runs the shim with SIGKILL as its parent-death signal: if the runner's worker dies (killed, OOM, node
 #: shutdown), its shim dies with it and cannot go on running a task whose resources Ray has taken back.
@@ -267,7 +267,7 @@ def _record(
     killed: int = 0,
 ) -> None:
     """Write status.json in the shim's schema, never over one already there (link() fails if it exists)."""
-    status = _shim.recorded_status(task_id, state, reason, shim_info or {}, killed)
+    status = recorded_status(task_id, state, reason, shim_info or {}, killed)
     tmp = os.path.join(state_dir, f"status.json.rec.{os.getpid()}.{threading.get_ident()}")
     try:
         _shim.write_json_atomic(tmp, status)

@@ -12,20 +12,15 @@ a SIGTERM from ``cancel()`` into TERM-grace-KILL of the task's process group, re
 outcome in ``status.json`` (atomically). A task therefore ends with a recorded status and no orphans, or -
 if this shim itself is killed - with no status at all, which the executor reports as ``Lost``.
 
-Limits are rlimits applied to the task's processes, so they are per process, not per tree, and
-``max_file_size_mb`` also caps the log the task writes (a deliberate guard against runaway logs). As root
-(with CAP_SYS_ADMIN) the kernel does not enforce RLIMIT_NPROC, and for other users it counts all of that
-user's processes (on a root server under ``auto`` each task has a uid of its own, so only the task's own);
-a cgroup backend is the real answer for both.
+Limits are rlimits on the task's processes (per process, not per tree); ``max_file_size_mb`` also caps the
+task's log. The kernel does not enforce RLIMIT_NPROC for root, and counts all of a user's processes for
+others (a root server's tasks each have a uid of their own); a cgroup backend is the real answer for both.
 
-When the spec names ``run_as`` (a root server's worker user, see ``kamado/compute/worker_user.py``), the
-forked child, still root, hides in its private mount namespace whatever the worker could not traverse except
-the spec's ``reach`` paths (and, first, puts the task's own directory ``private_tmp`` over ``/tmp`` and a
-tmpfs of ``shm_mb`` over ``/dev/shm``, binding back the ``reach`` paths under them), then switches to that
-uid/gid for good before limits and exec (stage ``user``; a
-failure fails the task, which never runs as root instead). The shim itself stays root, so the task cannot
-touch this process or its files. The uid is the task's own (allocated by the executor) or one worker user
-shared by all tasks; the shim does not care which.
+With ``run_as`` in the spec (a root server's worker user, see ``kamado/compute/worker_user.py``), the forked
+child, still root, in its private mount namespace puts the task's ``private_tmp`` over ``/tmp`` and a tmpfs
+of ``shm_mb`` over ``/dev/shm``, hides whatever the worker could not traverse, binding back only the spec's
+``reach`` paths, then switches uid/gid for good before limits and exec (stage ``user``; a failure fails the
+task, which never runs as root instead). The shim stays root, so the task cannot touch it or its files.
 
 Files in ``<state_dir>``: ``spec.json`` (input), ``shim.json`` (this process and, once started, the task's
 pid; used to detect liveness without trusting a pid alone), ``log`` (the task's stdout+stderr),
@@ -76,28 +71,6 @@ _OOM_LOG_MARKERS = (b"MemoryError", b"Cannot allocate memory", b"std::bad_alloc"
 
 
 # --------------------------------------------------------------------------------------------- helpers
-
-
-def recorded_status(task_id: Any, state: str, reason: str, shim_info: dict[str, Any], killed: int) -> dict[str, Any]:
-    """A status.json written by someone other than the shim (the supervisor died, or never ran), in the
-    shim's own schema, so readers need not tell the writers apart."""
-    return {
-        "schema": STATUS_SCHEMA,
-        "task_id": task_id,
-        "state": state,
-        "exit_code": None,
-        "signal": None,
-        "reason": reason,
-        "oom": False,
-        "started_at": shim_info.get("started_at"),
-        "ended_at": time.time(),
-        "pid": shim_info.get("child_pid"),
-        "cpu_seconds": None,
-        "peak_memory_mb": None,
-        "shim_pid": shim_info.get("pid"),
-        "sent_sigkill": bool(killed),
-        "leftover_processes_killed": killed,
-    }
 
 
 def write_json_atomic(path: str, data: dict[str, Any], *, durable: bool = False) -> None:

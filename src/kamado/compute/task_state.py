@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import os
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -168,3 +169,25 @@ def validate(spec: TaskSpec) -> None:
         raise InvalidSpec(
             f"Task '{spec.task_id}' has an invalid spec ({fields}); fix it and submit again.", details=errors
         )
+
+
+def recorded_status(task_id: Any, state: str, reason: str, shim_info: dict[str, Any], killed: int) -> dict[str, Any]:
+    """A status.json written by someone other than the shim (the supervisor died, or never ran), in the
+    shim's own schema, so readers need not tell the writers apart."""
+    return {
+        "schema": _shim.STATUS_SCHEMA,
+        "task_id": task_id,
+        "state": state,
+        "exit_code": None,
+        "signal": None,
+        "reason": reason,
+        "oom": False,
+        "started_at": shim_info.get("started_at"),
+        "ended_at": time.time(),
+        "pid": shim_info.get("child_pid"),
+        "cpu_seconds": None,
+        "peak_memory_mb": None,
+        "shim_pid": shim_info.get("pid"),
+        "sent_sigkill": bool(killed),
+        "leftover_processes_killed": killed,
+    }
